@@ -1,0 +1,3 @@
+from envoyscope.cli import main
+
+raise SystemExit(main())
