@@ -1,11 +1,55 @@
-"""Command line entry point."""
+"""Command line entry point: ``envoyscope <command> SOURCE… [options]``.
+
+Each command lives in its own ``envoyscope/cli_*.py`` module exposing ``register(subparsers)``; the module sets
+``func`` on its parser. Every user error is an `EnvoyscopeError`: one line on stderr, exit code 2.
+"""
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import sys
+
+from envoyscope import __version__
+from envoyscope.errors import EnvoyscopeError
+
+COMMAND_MODULES = ("envoyscope.cli_summary", "envoyscope.cli_trace", "envoyscope.cli_demo")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="envoyscope",
+        description="See what every Envoy on a request's path will do with it, and why.",
+    )
+    parser.add_argument("--version", action="version", version=f"envoyscope {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue  # a command not written yet
+            raise
+        module.register(sub)
+    return parser
+
+
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    print("envoyscope: under construction")
-    return 0
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except EnvoyscopeError as exc:
+        print(f"envoyscope: error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        sys.stderr.close()  # output piped into `head`: not an error
+        return 0
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,142 @@
+"""Read dumps from files, folders, ``.gz`` files and standard input: the only place input bytes arrive.
+
+A folder is read as a set of proxies: ``<proxy>.config_dump.json`` + ``<proxy>.clusters.json`` (the layout of
+``sample_dumps/`` and of unpacked capture bundles) pair up by proxy name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import sys
+import zlib
+from pathlib import Path
+
+import orjson
+
+from envoyscope.errors import DumpFormatError, InputError
+from envoyscope.model.clusters_status import clusters_status_from_text, looks_like_clusters_text
+from envoyscope.model.dump import ConfigDump
+from envoyscope.model.identity import Identity
+from envoyscope.model.parse import parse_document
+
+_STATUS_SUFFIXES = (".clusters.json", ".clusters.txt", ".clusters", "_clusters.json", "-clusters.json")
+_DUMP_SUFFIXES = (".config_dump.json", "_config_dump.json", "-config-dump.json", ".json", ".json.gz", ".txt")
+
+
+def read_bytes(source: str) -> bytes:
+    """The bytes of a file or of stdin (``-``), gunzipped when they are gzip."""
+    try:
+        data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+    except FileNotFoundError as exc:
+        raise InputError("no such file", source=source) from exc
+    except IsADirectoryError as exc:
+        raise InputError("is a directory", source=source) from exc
+    except OSError as exc:
+        raise InputError(exc.strerror or str(exc), source=source) from exc
+    if data[:2] == b"\x1f\x8b":
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise InputError(f"broken gzip data ({exc})", source=source) from exc
+    return data
+
+
+def parse_bytes(data: bytes, source: str) -> ConfigDump:
+    """Decode and parse one input: JSON of any accepted form, or ``/clusters`` text."""
+    if not data.strip():
+        raise InputError("file is empty", source=source)
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        text = _as_text(data)
+        if text is not None and looks_like_clusters_text(text):
+            status = clusters_status_from_text(text)
+            return ConfigDump(source=source, identity=Identity(), clusters_status=status,
+                              sections=frozenset({"clusters_status"}))
+        if text is None:
+            raise InputError("binary data, not JSON or /clusters text", source=source) from exc
+        raise DumpFormatError(f"invalid JSON: {_json_problem(exc)}", source=source) from exc
+    return parse_document(doc, source)
+
+
+def _as_text(data: bytes) -> str | None:
+    if b"\x00" in data[:4096]:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _json_problem(exc: orjson.JSONDecodeError) -> str:
+    message = str(exc.msg) if hasattr(exc, "msg") else str(exc)
+    if message.startswith("EOF") or "unexpected end" in message.lower():
+        message = "truncated (ends before the JSON is complete)"
+    return f"{message} at line {exc.lineno} column {exc.colno}"
+
+
+def load_file(source: str) -> ConfigDump:
+    return parse_bytes(read_bytes(source), source)
+
+
+def proxy_key(path: Path) -> str:
+    """The proxy a file belongs to: its name without the dump/status suffix."""
+    name = path.name.removesuffix(".gz")
+    for suffix in _STATUS_SUFFIXES + _DUMP_SUFFIXES:
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
+
+
+def merge_status(dump: ConfigDump, status_dump: ConfigDump) -> ConfigDump:
+    """A config dump with the /clusters health of another input attached."""
+    return dataclasses.replace(
+        dump,
+        clusters_status=status_dump.clusters_status,
+        sections=dump.sections | {"clusters_status"},
+        _index={},
+    )
+
+
+def load_sources(sources: list[str]) -> list[ConfigDump]:
+    """Every proxy in the given files and folders, status files attached to their dumps."""
+    loaded: list[tuple[str, ConfigDump]] = []
+    for source in sources:
+        path = Path(source)
+        if source != "-" and path.is_dir():
+            files = sorted(p for p in path.iterdir() if p.is_file() and _is_input(p))
+            if not files:
+                raise InputError("folder holds no dump files (*.json, *.json.gz, /clusters text)", source=source)
+            loaded.extend((proxy_key(p), load_file(str(p))) for p in files)
+        else:
+            loaded.append((proxy_key(path) if source != "-" else "-", load_file(source)))
+    return pair_status(loaded)
+
+
+def _is_input(path: Path) -> bool:
+    name = path.name
+    return name.endswith((".json", ".json.gz", ".clusters", ".clusters.txt")) and name not in (
+        "manifest.json", "scenario.json")
+
+
+def pair_status(loaded: list[tuple[str, ConfigDump]]) -> list[ConfigDump]:
+    """Attach status-only inputs to the dump of the same proxy key (or to the only dump there is)."""
+    dumps = [(key, dump) for key, dump in loaded if not _status_only(dump)]
+    statuses = [(key, dump) for key, dump in loaded if _status_only(dump)]
+    by_key = {key: index for index, (key, _) in enumerate(dumps)}
+    result = [dump for _, dump in dumps]
+    for key, status in statuses:
+        if key in by_key:
+            index = by_key[key]
+        elif len(result) == 1:
+            index = 0
+        else:
+            result.append(status)
+            continue
+        result[index] = merge_status(result[index], status)
+    return result
+
+
+def _status_only(dump: ConfigDump) -> bool:
+    return dump.sections == frozenset({"clusters_status"})
