@@ -26,8 +26,11 @@ _OPAQUE = frozenset(
         "labels",
         "fields",
         "ecds_filters_metadata",
+        "json_format",
     }
 )
+# Struct fields that only are Structs under a given parent list: transport_socket_matches[].match.
+_OPAQUE_UNDER = {"transport_socket_matches": frozenset({"match"})}
 # Fields holding a Metadata message when they hold filter_metadata, a Struct otherwise (node.metadata).
 _METADATA_MESSAGE_KEYS = frozenset(
     {"filterMetadata", "filter_metadata", "typedFilterMetadata", "typed_filter_metadata"}
@@ -44,28 +47,28 @@ def snake(key: str) -> str:
 
 def has_camel_keys(value: Any, budget: int = 400) -> bool:
     """Whether a sample of ``value`` (walked depth first, at most ``budget`` keys) has camelCase field names."""
-    stack = [value]
+    stack: list[tuple[Any, frozenset[str]]] = [(value, frozenset())]
     seen = 0
     while stack and seen < budget:
-        item = stack.pop()
+        item, opaque = stack.pop()
         if isinstance(item, dict):
             for key, child in item.items():
                 seen += 1
                 if _CAMEL.match(key):
                     return True
-                if key in _OPAQUE or key == "metadata" or key == "value":
+                if key in _OPAQUE or key in opaque or key == "metadata" or key == "value":
                     continue
                 if isinstance(child, dict | list):
-                    stack.append(child)
+                    stack.append((child, _OPAQUE_UNDER.get(snake(key), frozenset())))
         elif isinstance(item, list):
-            stack.extend(item[:3])
+            stack.extend((child, opaque) for child in item[:3])
     return False
 
 
-def to_snake_case(value: Any) -> Any:
+def to_snake_case(value: Any, opaque: frozenset[str] = frozenset()) -> Any:
     """A copy of ``value`` with every proto field name in snake_case; map keys and Structs kept as written."""
     if isinstance(value, list):
-        return [to_snake_case(item) for item in value]
+        return [to_snake_case(item, opaque) for item in value]
     if not isinstance(value, dict):
         return value
     out: dict[str, Any] = {}
@@ -75,10 +78,10 @@ def to_snake_case(value: Any) -> Any:
         struct_metadata = name == "metadata" and not (
             isinstance(child, dict) and _METADATA_MESSAGE_KEYS & child.keys()
         )
-        if name in _OPAQUE or (typed_struct and name == "value") or struct_metadata:
+        if name in _OPAQUE or name in opaque or (typed_struct and name == "value") or struct_metadata:
             out[name] = child
         else:
-            out[name] = to_snake_case(child)
+            out[name] = to_snake_case(child, _OPAQUE_UNDER.get(name, frozenset()))
     return out
 
 
