@@ -1,0 +1,148 @@
+"""The request a user asks envoyscope to trace, and what it looks like on the wire at each hop."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+SCHEMES = ("http", "https", "tcp", "tls")
+
+
+@dataclass(frozen=True, slots=True)
+class TraceRequest:
+    """What the application sends.
+
+    scheme: ``http`` (plaintext HTTP/1.1), ``https`` (TLS with SNI = host, then HTTP inside: envoyscope sees
+    only the TLS handshake), ``tls`` (TLS, not HTTP), ``tcp`` (raw bytes, e.g. MySQL).
+    authority: the Host / :authority header exactly as sent (``-H 'host: …'``), default ``host`` or ``host:port``
+    as curl sends it (port left out when it is the scheme's default).
+    """
+
+    host: str
+    port: int
+    ip: str | None = None
+    path: str = "/"
+    method: str = "GET"
+    headers: tuple[tuple[str, str], ...] = ()
+    scheme: str = "http"
+    sni: str | None = None
+    alpn: tuple[str, ...] = ()
+    source_ip: str | None = None
+    from_proxy: str | None = None
+    random_value: int = 0
+    runtime: tuple[tuple[str, float], ...] = field(default=())
+
+    @property
+    def is_tls(self) -> bool:
+        return self.scheme in ("https", "tls")
+
+    @property
+    def is_http(self) -> bool:
+        return self.scheme == "http"
+
+    @property
+    def authority(self) -> str:
+        for name, value in self.headers:
+            if name.lower() in ("host", ":authority"):
+                return value
+        default = {"http": 80, "https": 443}.get(self.scheme)
+        return self.host if self.port == default else f"{self.host}:{self.port}"
+
+    @property
+    def server_name(self) -> str | None:
+        """The SNI a TLS client sends: ``--sni`` or the host name (never an IP address)."""
+        if not self.is_tls:
+            return None
+        if self.sni is not None:
+            return self.sni or None
+        return None if _is_ip(self.host) else self.host
+
+    def header_list(self) -> tuple[tuple[str, str], ...]:
+        """Headers as the router sees them, with :authority, :path, :method and x-forwarded-proto."""
+        rest = tuple((n.lower(), v) for n, v in self.headers if n.lower() not in ("host", ":authority"))
+        return ((":authority", self.authority), (":path", self.path), (":method", self.method), *rest)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "port": self.port,
+            "ip": self.ip,
+            "scheme": self.scheme,
+            "authority": self.authority if self.is_http else None,
+            "method": self.method if self.is_http else None,
+            "path": self.path if self.is_http else None,
+            "headers": [[n, v] for n, v in self.headers],
+            "sni": self.server_name,
+            "alpn": list(self.alpn),
+            "source_ip": self.source_ip,
+            "from": self.from_proxy,
+            "random_value": self.random_value,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Wire:
+    """One connection as a proxy receives it: where it is going and what its first bytes look like."""
+
+    dst_ip: str
+    dst_port: int
+    src_ip: str
+    src_port: int = 40000
+    transport: str = "raw_buffer"  # raw_buffer | tls
+    sni: str | None = None
+    alpn: tuple[str, ...] = ()
+    http: str | None = "http/1.1"  # http/1.1 | h2c | None (not HTTP, or HTTP hidden inside TLS)
+    authority: str = ""
+    path: str = "/"
+    method: str = "GET"
+    headers: tuple[tuple[str, str], ...] = ()  # other request headers, lower-case names
+
+    def with_(self, **changes: Any) -> Wire:
+        return replace(self, **changes)
+
+
+def first_wire(request: TraceRequest, dst_ip: str, src_ip: str) -> Wire:
+    """What the application's connection looks like to its sidecar (or to the first gateway)."""
+    headers = tuple((n.lower(), v) for n, v in request.headers if n.lower() not in ("host", ":authority"))
+    return Wire(
+        dst_ip=dst_ip,
+        dst_port=request.port,
+        src_ip=src_ip,
+        transport="tls" if request.is_tls else "raw_buffer",
+        sni=request.server_name,
+        alpn=request.alpn,
+        http="http/1.1" if request.is_http else None,
+        authority=request.authority,
+        path=request.path,
+        method=request.method,
+        headers=headers,
+    )
+
+
+def _is_ip(host: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def parse_to(value: str, scheme: str) -> tuple[str, int]:
+    """``host[:port]`` (``[v6]:port`` too); the port defaults to the scheme's."""
+    default = {"http": 80, "https": 443, "tls": 443}.get(scheme)
+    host, port = value, None
+    if value.startswith("["):
+        end = value.find("]")
+        host, rest = value[1:end], value[end + 1 :]
+        port = rest[1:] if rest.startswith(":") else None
+    elif value.count(":") == 1:
+        host, port = value.split(":")
+    if port is not None:
+        if not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"port `{port}` is not a number from 1 to 65535")
+        return host, int(port)
+    if default is None:
+        raise ValueError(f"`{value}` needs a port for scheme {scheme}")
+    return host, default
