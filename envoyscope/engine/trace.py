@@ -1,0 +1,180 @@
+"""Follow a request through every proxy on its way, the way Envoy would.
+
+At each proxy: the listener that takes the connection (after the original-destination hand-off), its filter
+chain, the network filter (tcp_proxy, or http_connection_manager then virtual host and route), the cluster,
+the endpoint and the upstream TLS. When the endpoint is another proxy given as a source (an egress gateway,
+a sidecar), the trace goes on there with what this hop sends; otherwise it ends with an `Outcome`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from envoyscope.engine.destination import assume_destination_ip
+from envoyscope.engine.request import TraceRequest, Wire, first_wire
+from envoyscope.engine.steps import Step
+from envoyscope.engine.tls import TlsContext
+from envoyscope.errors import TraceError
+from envoyscope.model.dump import ConfigDump
+
+MAX_HOPS = 8
+
+# Outcome kinds: stable names, documented in the README.
+OUTCOME_KINDS = {
+    "external": "leaves the mesh to an address outside it",
+    "mesh_internal": "reaches a workload inside the mesh (not given as a source)",
+    "passthrough": "PassthroughCluster: forwarded to the original destination unchanged",
+    "blackhole": "BlackHoleCluster: dropped (HTTP 502, or the connection closed)",
+    "no_listener": "no listener takes the connection: refused",
+    "no_filter_chain": "no filter chain matches: the connection is closed",
+    "no_route": "no virtual host or route matches: 404 (NR)",
+    "unknown_cluster": "the route names a cluster the proxy does not have: 503 (NC)",
+    "no_healthy_upstream": "the cluster has no healthy endpoint: 503 (UH)",
+    "direct_response": "the route answers by itself",
+    "redirect": "the route answers with a redirect",
+    "reset": "the connection would be reset (e.g. TLS bytes into an HTTP filter)",
+    "unsupported": "a filter envoyscope does not follow; the trace stops there",
+    "loop": "the trace came back to a proxy it already crossed",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    kind: str
+    detail: str
+    response_flags: str = ""
+    response_code: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "detail": self.detail, "response_flags": self.response_flags or None,
+                "response_code": self.response_code}
+
+
+@dataclass(frozen=True, slots=True)
+class Hop:
+    proxy: str
+    wire: Wire
+    listener: str | None = None
+    filter_chain: str | None = None
+    route_config: str | None = None
+    virtual_host: str | None = None
+    route: str | None = None
+    cluster: str | None = None
+    endpoint: str | None = None
+    tls: TlsContext | None = None
+    steps: tuple[Step, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "proxy": self.proxy,
+            "listener": self.listener,
+            "filter_chain": self.filter_chain,
+            "route_config": self.route_config,
+            "virtual_host": self.virtual_host,
+            "route": self.route,
+            "cluster": self.cluster,
+            "endpoint": self.endpoint,
+            "tls": self.tls.to_json() if self.tls else None,
+            "received": {
+                "destination": f"{self.wire.dst_ip}:{self.wire.dst_port}",
+                "source": self.wire.src_ip,
+                "transport": self.wire.transport,
+                "sni": self.wire.sni,
+                "alpn": list(self.wire.alpn),
+                "http": self.wire.http,
+                "authority": self.wire.authority if self.wire.http else None,
+                "path": self.wire.path if self.wire.http else None,
+            },
+            "steps": [step.to_json() for step in self.steps],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Trace:
+    request: TraceRequest
+    hops: tuple[Hop, ...]
+    outcome: Outcome
+    assumptions: tuple[str, ...] = field(default=())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "request": self.request.to_json(),
+            "assumptions": list(self.assumptions),
+            "hops": [hop.to_json() for hop in self.hops],
+            "outcome": self.outcome.to_json(),
+        }
+
+
+def pick_start(dumps: list[ConfigDump], wanted: str | None) -> ConfigDump:
+    """``--from``: a proxy by pod name, ``pod.namespace``, node id or IP; default the one sidecar given."""
+    if not dumps:
+        raise TraceError("no proxy to start from: give at least one dump")
+    if wanted:
+        for dump in dumps:
+            ident = dump.identity
+            names = {ident.name, ident.pod, ident.node_id, dump.source, *ident.instance_ips}
+            if wanted in names or (ident.pod and ident.pod.startswith(wanted)):
+                return dump
+        known = ", ".join(d.identity.name for d in dumps)
+        raise TraceError(f"--from {wanted}: no such proxy among the sources ({known})")
+    sidecars = [d for d in dumps if d.identity.proxy_type == "sidecar"]
+    if len(sidecars) == 1:
+        return sidecars[0]
+    if len(dumps) == 1:
+        return dumps[0]
+    known = ", ".join(d.identity.name for d in dumps)
+    raise TraceError(f"several proxies could start this request; pick one with --from ({known})")
+
+
+def proxies_by_ip(dumps: list[ConfigDump], extra: dict[str, str] | None = None) -> dict[str, ConfigDump]:
+    """Which proxy answers at which IP: bootstrap instance IPs, plus ``--proxy NAME=IP`` mappings."""
+    table: dict[str, ConfigDump] = {}
+    for dump in dumps:
+        for ip in dump.identity.instance_ips:
+            table.setdefault(ip, dump)
+    for name, ip in (extra or {}).items():
+        for dump in dumps:
+            if name in (dump.identity.name, dump.identity.pod, dump.source):
+                table[ip] = dump
+    return table
+
+
+def trace(request: TraceRequest, dumps: list[ConfigDump], *, proxy_ips: dict[str, str] | None = None) -> Trace:
+    """Follow ``request`` from its first proxy until it leaves the proxies given, or fails."""
+    from envoyscope.engine import hop as hop_engine  # hop builds Hop and Outcome objects of this module
+
+    start = pick_start(dumps, request.from_proxy)
+    assumptions = []
+    if request.ip:
+        dst_ip = request.ip
+    else:
+        dst_ip, why = assume_destination_ip(request.host, request.port, dumps, start)
+        assumptions.append(f"destination IP {why}")
+    src_ip = request.source_ip or (start.identity.instance_ips[0] if start.identity.instance_ips else "10.0.0.1")
+    wire = first_wire(request, dst_ip, src_ip)
+    by_ip = proxies_by_ip(dumps, proxy_ips)
+    hops: list[Hop] = []
+    proxy = start
+    entry = "outbound" if start.identity.proxy_type == "sidecar" else "direct"
+    seen: set[tuple[str, str, int]] = set()
+    outcome = Outcome("loop", f"more than {MAX_HOPS} hops")
+    for _ in range(MAX_HOPS):
+        key = (proxy.identity.name, wire.dst_ip, wire.dst_port)
+        if key in seen:
+            outcome = Outcome("loop", f"{proxy.identity.name} receives the same connection again")
+            break
+        seen.add(key)
+        result = hop_engine.run_hop(proxy, wire, entry, request)
+        hops.append(result.hop)
+        if result.outcome is not None:
+            outcome = result.outcome
+            break
+        assert result.next_wire is not None and result.endpoint_ip is not None
+        next_proxy = by_ip.get(result.endpoint_ip)
+        if next_proxy is None:
+            outcome = hop_engine.leaves(result)
+            break
+        proxy, wire = next_proxy, result.next_wire
+        entry = "inbound" if next_proxy.identity.proxy_type == "sidecar" else "direct"
+    return Trace(request=request, hops=tuple(hops), outcome=outcome, assumptions=tuple(assumptions))

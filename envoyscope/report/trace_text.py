@@ -1,0 +1,58 @@
+"""A trace in the terminal: one branch per hop, the reason at every step, near misses folded under it."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+from rich.tree import Tree
+
+from envoyscope.engine.trace import Hop, Trace
+
+BAD = {"no_listener", "no_filter_chain", "no_route", "unknown_cluster", "no_healthy_upstream", "blackhole", "reset",
+       "loop"}
+STYLE = {"external": "green", "mesh_internal": "green", "passthrough": "yellow", "direct_response": "cyan",
+         "redirect": "cyan", "unsupported": "yellow"}
+
+
+def _received(hop: Hop) -> str:
+    wire = hop.wire
+    parts = [f"{wire.dst_ip}:{wire.dst_port}"]
+    if wire.transport == "tls":
+        parts.append(f"TLS sni={wire.sni or '-'}" + (f" alpn={','.join(wire.alpn)}" if wire.alpn else ""))
+    else:
+        parts.append("plaintext")
+    if wire.http and wire.transport != "tls":
+        parts.append(f"{wire.method} {wire.path} Host: {wire.authority}")
+    elif wire.http:
+        parts.append(f"HTTP inside: {wire.method} {wire.path} Host: {wire.authority}")
+    return ", ".join(parts)
+
+
+def build_tree(trace: Trace, max_near_misses: int = 4) -> Tree:
+    req = trace.request
+    if req.is_http:
+        title = f"{req.method} http://{req.authority}{req.path}"
+    else:
+        title = f"{req.scheme.upper()} {req.host}:{req.port}" + (f" (SNI {req.server_name})" if req.server_name else "")
+    root = Tree(f"[bold]trace[/] {escape(title)}")
+    for assumption in trace.assumptions:
+        root.add(f"[dim]assumed: {escape(assumption)}[/]")
+    for index, hop in enumerate(trace.hops, 1):
+        branch = root.add(f"[bold]hop {index}: {escape(hop.proxy)}[/]  [dim]receives {escape(_received(hop))}[/]")
+        for step in hop.steps:
+            name = escape(step.matched) if step.matched else "[red]none[/]"
+            node = branch.add(f"[blue]{step.kind.replace('_', ' ')}[/] {name}  [dim]{escape(step.reason)}[/]")
+            for miss in step.near_misses[:max_near_misses]:
+                node.add(f"[yellow]near miss[/] {escape(miss.candidate)}: {escape(miss.reason)}")
+            if len(step.near_misses) > max_near_misses:
+                node.add(f"[dim]… {len(step.near_misses) - max_near_misses} more near misses (-o json shows all)[/]")
+    outcome = trace.outcome
+    style = "red" if outcome.kind in BAD else STYLE.get(outcome.kind, "white")
+    flags = f" [{outcome.response_flags}]" if outcome.response_flags else ""
+    code = f" HTTP {outcome.response_code}" if outcome.response_code else ""
+    root.add(f"[bold {style}]outcome: {outcome.kind}{escape(code)}{escape(flags)}[/] {escape(outcome.detail)}")
+    return root
+
+
+def print_trace(trace: Trace, console: Console | None = None) -> None:
+    (console or Console(soft_wrap=False)).print(build_tree(trace))
