@@ -13,7 +13,15 @@ import sys
 from envoyscope import __version__
 from envoyscope.errors import EnvoyscopeError
 
-COMMAND_MODULES = ("envoyscope.cli_summary", "envoyscope.cli_trace", "envoyscope.cli_demo")
+# Commands in the order `--help` lists them; a module not written yet is skipped.
+COMMAND_MODULES = (
+    "envoyscope.cli_summary",
+    "envoyscope.cli_trace",
+    "envoyscope.cli_capture",
+    "envoyscope.cli_pods",
+    "envoyscope.cli_tui",
+    "envoyscope.cli_demo",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,8 +40,6 @@ def build_parser() -> argparse.ArgumentParser:
             raise
         module.register(sub)
     return parser
-
-
 
 
 def main(argv: list[str] | None = None) -> int:
