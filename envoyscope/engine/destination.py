@@ -42,6 +42,12 @@ def _tcp_proxy_clusters(raw: dict) -> Iterable[str]:
                 yield str(weighted.get("name", ""))
 
 
+def same_host(fqdn: str, host: str) -> bool:
+    """``host`` names ``fqdn``: equal, or a short name Kubernetes DNS expands (``reviews`` → ``reviews.ns.svc…``)."""
+    fqdn, host = fqdn.lower(), host.lower().rstrip(".")
+    return bool(host) and (fqdn == host or fqdn.startswith(host + "."))
+
+
 def _vhost_ips(dump: ConfigDump, host: str, port: int) -> Iterable[tuple[str, str]]:
     wanted = {host.lower(), f"{host.lower()}:{port}"}
     for route in dump.route_configs:
@@ -84,7 +90,7 @@ def assume_destination_ip(host: str, port: int, dumps: list[ConfigDump], first: 
             if not found or found[1] != port or found[0] in ("0.0.0.0", "::"):
                 continue
             for cluster in _tcp_proxy_clusters(listener.raw):
-                if parse_cluster_name(cluster).host.lower() == host.lower():
+                if same_host(parse_cluster_name(cluster).host, host):
                     return found[0], (f"{found[0]} from listener `{listener.name}` of {dump.identity.name}, whose "
                                       f"tcp_proxy goes to `{cluster}` (a ServiceEntry address)")
         for ip, why in _vhost_ips(dump, host, port):

@@ -98,7 +98,7 @@ class EnvoyProcess:
         with self.stderr_path.open("wb") as stderr:  # the child keeps its own copy of the descriptor
             self.process = subprocess.Popen(
                 [binary, "-c", str(config), "--use-dynamic-base-id", "-l", self.log_level,
-                 "--disable-hot-restart", "--concurrency", "1"],
+                 "--disable-hot-restart", "--concurrency", "1", "--file-flush-interval-msec", "10"],
                 stdout=stderr, stderr=stderr, cwd=self.workdir,
             )
         self.wait_ready()
