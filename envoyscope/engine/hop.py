@@ -1,0 +1,170 @@
+"""One proxy's part of a trace: listener, filter chain, network filter, route, cluster, endpoint, TLS.
+
+The order is Envoy's: ``ConnectionHandlerImpl`` (listener, original-destination hand-off), listener filters,
+``FilterChainManagerImpl::findFilterChain``, the network filter chain (``TcpProxy::Filter::onNewConnection`` or
+the HTTP connection manager, then ``ConfigImpl::route``), ``ClusterManagerImpl`` and the load balancer, then the
+upstream transport socket.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from envoyscope.engine.cluster import ClusterResult, resolve_cluster
+from envoyscope.engine.filter_chain import select_filter_chain
+from envoyscope.engine.listener import select_listener
+from envoyscope.engine.network_filters import network_action, pick_weighted
+from envoyscope.engine.request import TraceRequest, Wire
+from envoyscope.engine.steps import Step
+from envoyscope.model.dump import ConfigDump
+from envoyscope.model.names import BLACKHOLE, PASSTHROUGH, parse_cluster_name
+
+if TYPE_CHECKING:  # trace imports this module; these names are only needed for types
+    from envoyscope.engine.trace import Hop, Outcome
+
+
+@dataclass(frozen=True, slots=True)
+class HopResult:
+    hop: Hop
+    outcome: Outcome | None = None
+    next_wire: Wire | None = None
+    endpoint_ip: str | None = None
+    cluster: ClusterResult | None = None
+
+
+class _Builder:
+    """Collects a hop's facts and steps as the decisions are made."""
+
+    def __init__(self, proxy: ConfigDump, wire: Wire) -> None:
+        self.proxy = proxy
+        self.wire = wire
+        self.steps: list[Step] = []
+        self.facts: dict[str, Any] = {}
+
+    def step(self, step: Step) -> None:
+        self.steps.append(step)
+
+    def hop(self) -> Hop:
+        from envoyscope.engine.trace import Hop
+
+        return Hop(proxy=self.proxy.identity.name, wire=self.wire, steps=tuple(self.steps), **self.facts)
+
+    def end(self, kind: str, detail: str, flags: str = "", code: int | None = None,
+            cluster: ClusterResult | None = None) -> HopResult:
+        from envoyscope.engine.trace import Outcome
+
+        return HopResult(self.hop(), Outcome(kind, detail, flags, code), cluster=cluster)
+
+
+def run_hop(proxy: ConfigDump, wire: Wire, entry: str, request: TraceRequest) -> HopResult:
+    """Everything one proxy does with one connection (and the request on it)."""
+    b = _Builder(proxy, wire)
+    listener, step = select_listener(proxy, wire, entry)
+    b.step(step)
+    if listener is None:
+        return b.end("no_listener", step.reason)
+    b.facts["listener"] = listener.name
+    chain, chain_label, steps = select_filter_chain(listener, wire)
+    for s in steps:
+        b.step(s)
+    if chain is None:
+        return b.end("no_filter_chain", f"listener `{listener.name}`: {steps[-1].reason}; Envoy closes the connection",
+                     flags="NR")
+    b.facts["filter_chain"] = chain_label
+    action = network_action(chain, proxy, _chain_path(listener.path, steps), sni=wire.sni)
+    b.step(action.step)
+    if action.kind == "tcp_proxy":
+        cluster = pick_weighted(action.clusters, request.random_value)
+        return _to_cluster(b, proxy, wire, cluster, request, http=False)
+    if action.kind != "http":
+        return b.end("unsupported", action.step.reason)
+    if wire.transport == "tls" and not action.terminates_tls:
+        return b.end("reset", "TLS bytes reach an http_connection_manager that does not terminate TLS: "
+                              "the HTTP codec fails and Envoy resets the connection")
+    if wire.transport == "tls" and wire.http is None and request.scheme != "https":
+        return b.end("reset", "the TLS payload is not HTTP, but the chain decrypts it into an "
+                              "http_connection_manager: the codec fails and Envoy resets the connection")
+    if wire.transport != "tls" and wire.http is None:
+        return b.end("reset", "non-HTTP bytes reach an http_connection_manager: the codec fails and Envoy "
+                              "resets the connection")
+    b.facts["route_config"] = action.route_config_name
+    if action.route_config is None:
+        return b.end("no_route", f"route configuration `{action.route_config_name}` is not in this dump "
+                                 "(RDS not received?): Envoy answers 404", flags="NR", code=404)
+    from envoyscope.engine.route import route_request
+
+    routed = route_request(action.route_config, wire, request, action.hcm, listener_port=wire.dst_port)
+    for s in routed.steps:
+        b.step(s)
+    if routed.virtual_host is not None:
+        b.facts["virtual_host"] = routed.virtual_host
+    if routed.route is not None:
+        b.facts["route"] = routed.route
+    if routed.kind == "no_route":
+        return b.end("no_route", routed.detail, flags="NR", code=404)
+    if routed.kind in ("direct_response", "redirect"):
+        return b.end(routed.kind, routed.detail, code=routed.code)
+    if routed.kind != "cluster" or routed.cluster is None:
+        return b.end("unsupported", routed.detail)
+    next_wire = wire.with_(authority=routed.authority or wire.authority, path=routed.path or wire.path)
+    return _to_cluster(b, proxy, next_wire, routed.cluster, request, http=True)
+
+
+def _chain_path(listener_path: str, steps: list[Step]) -> str:
+    chosen = [s for s in steps if s.kind == "filter_chain"]
+    return chosen[-1].path if chosen and chosen[-1].path else listener_path
+
+
+def _to_cluster(b: _Builder, proxy: ConfigDump, wire: Wire, cluster_name: str, request: TraceRequest,
+                *, http: bool) -> HopResult:
+    b.facts["cluster"] = cluster_name
+    if cluster_name == BLACKHOLE and proxy.cluster(BLACKHOLE) is not None:
+        b.step(Step("cluster", BLACKHOLE, "BlackHoleCluster has no endpoints: the request goes nowhere"))
+        detail = ("BlackHoleCluster: HTTP 502 (REGISTRY_ONLY: the host is not in the registry)" if http
+                  else "BlackHoleCluster: the connection is closed (REGISTRY_ONLY or no match)")
+        return b.end("blackhole", detail, flags="UH" if http else "UF", code=502 if http else None)
+    original = (wire.dst_ip, wire.dst_port)
+    result = resolve_cluster(proxy, cluster_name, original_dst=original, random_value=request.random_value)
+    for s in result.steps:
+        b.step(s)
+    if result.outcome is not None:
+        code = 503 if http else None
+        return b.end(result.outcome, result.steps[-1].reason, flags=result.response_flags, code=code, cluster=result)
+    assert result.chosen is not None
+    b.facts["endpoint"] = result.chosen.address  # ip:port; hostname:port for DNS clusters
+    b.facts["tls"] = result.tls
+    if cluster_name == PASSTHROUGH:
+        return b.end("passthrough", f"PassthroughCluster: forwarded unchanged to the original destination "
+                                    f"{result.chosen.address}", cluster=result)
+    tls = result.tls
+    upstream_tls = tls is not None and tls.mode != "plaintext"
+    next_wire = wire.with_(
+        dst_ip=result.chosen.ip or result.chosen.address,
+        dst_port=result.chosen.port or wire.dst_port,
+        src_ip=(proxy.identity.instance_ips or ("",))[0] or wire.src_ip,
+        transport="tls" if upstream_tls or (not http and wire.transport == "tls") else "raw_buffer",
+        sni=(tls.sni if upstream_tls and tls else wire.sni if not http else None),
+        alpn=(tls.alpn if upstream_tls and tls else wire.alpn if not http else ()),
+        http=("http/1.1" if http else wire.http),
+    )
+    return HopResult(b.hop(), None, next_wire=next_wire, endpoint_ip=result.chosen.ip or None, cluster=result)
+
+
+def leaves(result: HopResult) -> Outcome:
+    """The outcome when the chosen endpoint is not a proxy we have: inside the mesh or outside it."""
+    from envoyscope.engine.trace import Outcome
+
+    cluster = result.cluster
+    assert cluster is not None and cluster.chosen is not None
+    chosen = cluster.chosen
+    tls = cluster.tls
+    labels = dict(chosen.labels)
+    name = parse_cluster_name(cluster.cluster)
+    mode = tls.mode if tls else "plaintext"
+    target = chosen.address
+    if labels.get("tlsMode") == "istio" or mode == "ISTIO_MUTUAL":
+        return Outcome("mesh_internal", f"reaches {target} ({name.host or cluster.cluster}) inside the mesh, "
+                                        f"{mode}")
+    via = f" ({name.host})" if name.host and name.host not in target else ""
+    return Outcome("external", f"reaches {target}{via} outside the mesh, {mode}")
