@@ -202,7 +202,7 @@ def resolve_cluster(dump: ConfigDump, name: str, *, original_dst: tuple[str, int
     resource = dump.cluster(name)
     if resource is None:
         near = tuple(NearMiss(c.name, "similar name", c.path) for c in dump.clusters if _similar(c.name, name))[:5]
-        step = Step("cluster", None, f"no cluster named `{name}` in this proxy: Envoy answers 503 (NC)", "", near)
+        step = Step("cluster", None, f"no cluster named `{name}` in this proxy (NC)", "", near)
         return ClusterResult(name, False, "", (), None, None, (step,), outcome="unknown_cluster",
                              response_flags="NC")
     cluster = resource.raw
@@ -213,7 +213,7 @@ def resolve_cluster(dump: ConfigDump, name: str, *, original_dst: tuple[str, int
     chosen, pool = choose_endpoint(endpoints, random_value)
     misses = tuple(NearMiss(ep.address, f"not healthy: {ep.health}", ep.path) for ep in endpoints if not ep.healthy)
     if chosen is None:
-        reason = f"{why}; no healthy endpoint: Envoy answers 503 (UH, no healthy upstream)"
+        reason = f"{why}; no healthy endpoint (UH, no healthy upstream)"
         step = Step("endpoint", None, reason, resource.path, misses)
         return ClusterResult(name, True, kind, tuple(endpoints), None, None, (cluster_step, step),
                              outcome="no_healthy_upstream", response_flags="UH")

@@ -130,7 +130,9 @@ def _to_cluster(b: _Builder, proxy: ConfigDump, wire: Wire, cluster_name: str, r
         b.step(s)
     if result.outcome is not None:
         code = 503 if http else None
-        return b.end(result.outcome, result.steps[-1].reason, flags=result.response_flags, code=code, cluster=result)
+        answer = "Envoy answers HTTP 503" if http else "tcp_proxy closes the downstream connection"
+        return b.end(result.outcome, f"{result.steps[-1].reason}: {answer}", flags=result.response_flags, code=code,
+                     cluster=result)
     assert result.chosen is not None
     b.facts["endpoint"] = result.chosen.address  # ip:port; hostname:port for DNS clusters
     b.facts["tls"] = result.tls

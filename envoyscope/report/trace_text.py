@@ -10,6 +10,7 @@ from envoyscope.engine.trace import Hop, Trace
 
 BAD = {"no_listener", "no_filter_chain", "no_route", "unknown_cluster", "no_healthy_upstream", "blackhole", "reset",
        "loop"}
+NOTE_STEPS = {"listener_filters"}  # steps that report what Envoy saw rather than choose something
 STYLE = {"external": "green", "mesh_internal": "green", "passthrough": "yellow", "direct_response": "cyan",
          "redirect": "cyan", "unsupported": "yellow"}
 
@@ -40,7 +41,10 @@ def build_tree(trace: Trace, max_near_misses: int = 4) -> Tree:
     for index, hop in enumerate(trace.hops, 1):
         branch = root.add(f"[bold]hop {index}: {escape(hop.proxy)}[/]  [dim]receives {escape(_received(hop))}[/]")
         for step in hop.steps:
-            name = escape(step.matched) if step.matched else "[red]none[/]"
+            if step.matched:
+                name = escape(step.matched)
+            else:
+                name = "" if step.kind in NOTE_STEPS else "[red]none[/]"
             node = branch.add(f"[blue]{step.kind.replace('_', ' ')}[/] {name}  [dim]{escape(step.reason)}[/]")
             for miss in step.near_misses[:max_near_misses]:
                 node.add(f"[yellow]near miss[/] {escape(miss.candidate)}: {escape(miss.reason)}")
