@@ -212,6 +212,11 @@ def resolve_cluster(dump: ConfigDump, name: str, *, original_dst: tuple[str, int
     endpoints, why = find_endpoints(dump, cluster, resource.path, original_dst)
     chosen, pool = choose_endpoint(endpoints, random_value)
     misses = tuple(NearMiss(ep.address, f"not healthy: {ep.health}", ep.path) for ep in endpoints if not ep.healthy)
+    if chosen is None and kind == "EDS" and "endpoints unknown" in why:
+        step = Step("endpoint", None, f"{why}: envoyscope cannot tell which endpoint Envoy picks, nor whether any is "
+                                      "healthy (capture with /config_dump?include_eds or add /clusters)",
+                    resource.path)
+        return ClusterResult(name, True, kind, (), None, None, (cluster_step, step), outcome="endpoints_unknown")
     if chosen is None:
         reason = f"{why}; no healthy endpoint (UH, no healthy upstream)"
         step = Step("endpoint", None, reason, resource.path, misses)

@@ -235,7 +235,7 @@ def select_filter_chain(listener: Resource, wire: Wire) -> tuple[dict[str, Any] 
     chosen, reasons, misses = find_filter_chain(raw, det)
     if chosen is None:
         return _default(listener, default, "; ".join(reasons), steps, tuple(misses[:6]))
-    reason = "matches " + ", ".join(reasons) if reasons else "the only chain, it matches any connection"
+    reason = ("matches " + ", ".join(reasons)) if reasons else "has no filter_chain_match: it takes any connection"
     steps.append(Step("filter_chain", chosen.label, f"filter chain {chosen.label} {reason}",
                       f"{listener.path}.filter_chains[{chosen.index}]", tuple(misses[:6]), chosen.chain))
     return chosen.chain, chosen.label, steps

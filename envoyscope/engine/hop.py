@@ -128,6 +128,8 @@ def _to_cluster(b: _Builder, proxy: ConfigDump, wire: Wire, cluster_name: str, r
     result = resolve_cluster(proxy, cluster_name, original_dst=original, random_value=request.random_value)
     for s in result.steps:
         b.step(s)
+    if result.outcome == "endpoints_unknown":
+        return b.end(result.outcome, result.steps[-1].reason, cluster=result)
     if result.outcome is not None:
         code = 503 if http else None
         answer = "Envoy answers HTTP 503" if http else "tcp_proxy closes the downstream connection"

@@ -31,6 +31,7 @@ OUTCOME_KINDS = {
     "no_route": "no virtual host or route matches: 404 (NR)",
     "unknown_cluster": "the route names a cluster the proxy does not have: 503 (NC)",
     "no_healthy_upstream": "the cluster has no healthy endpoint: 503 (UH)",
+    "endpoints_unknown": "the cluster is chosen, but the dump holds no endpoints for it (taken without EDS)",
     "direct_response": "the route answers by itself",
     "redirect": "the route answers with a redirect",
     "reset": "the connection would be reset (e.g. TLS bytes into an HTTP filter)",
@@ -148,6 +149,10 @@ def trace(request: TraceRequest, dumps: list[ConfigDump], *, proxy_ips: dict[str
     assumptions = []
     if request.ip:
         dst_ip = request.ip
+    elif start.identity.proxy_type != "sidecar" and start.identity.instance_ips:
+        dst_ip = start.identity.instance_ips[0]
+        assumptions.append(f"destination IP {dst_ip}: the connection arrives at the gateway pod "
+                           f"{start.identity.name} itself")
     else:
         dst_ip, why = assume_destination_ip(request.host, request.port, dumps, start)
         assumptions.append(f"destination IP {why}")

@@ -41,10 +41,7 @@ def build_tree(trace: Trace, max_near_misses: int = 4) -> Tree:
     for index, hop in enumerate(trace.hops, 1):
         branch = root.add(f"[bold]hop {index}: {escape(hop.proxy)}[/]  [dim]receives {escape(_received(hop))}[/]")
         for step in hop.steps:
-            if step.matched:
-                name = escape(step.matched)
-            else:
-                name = "" if step.kind in NOTE_STEPS else "[red]none[/]"
+            name = escape(step.matched) if step.matched else "" if step.kind in NOTE_STEPS else "[red]none[/]"
             node = branch.add(f"[blue]{step.kind.replace('_', ' ')}[/] {name}  [dim]{escape(step.reason)}[/]")
             for miss in step.near_misses[:max_near_misses]:
                 node.add(f"[yellow]near miss[/] {escape(miss.candidate)}: {escape(miss.reason)}")
