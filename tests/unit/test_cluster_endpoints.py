@@ -50,7 +50,7 @@ def test_all_unhealthy_is_503_uh():
 
 def test_eds_without_include_eds_says_unknown():
     result = resolve_cluster(dump_with([{"name": "c", "type": "EDS"}]), "c")
-    assert result.outcome == "no_healthy_upstream"
+    assert result.outcome == "endpoints_unknown"
     assert "without ?include_eds" in result.steps[-1].reason
 
 
