@@ -103,6 +103,9 @@ def run_hop(proxy: ConfigDump, wire: Wire, entry: str, request: TraceRequest) ->
         b.facts["route"] = routed.route
     if routed.kind == "no_route":
         return b.end("no_route", routed.detail, flags="NR", code=404)
+    if routed.kind == "direct_response" and routed.virtual_host == "block_all":
+        return b.end("blackhole", "REGISTRY_ONLY: the host is not in the mesh's registry, so Istio's `block_all` "
+                                  f"virtual host answers HTTP {routed.code}", code=routed.code)
     if routed.kind in ("direct_response", "redirect"):
         return b.end(routed.kind, routed.detail, code=routed.code)
     if routed.kind != "cluster" or routed.cluster is None:
@@ -121,9 +124,9 @@ def _to_cluster(b: _Builder, proxy: ConfigDump, wire: Wire, cluster_name: str, r
     b.facts["cluster"] = cluster_name
     if cluster_name == BLACKHOLE and proxy.cluster(BLACKHOLE) is not None:
         b.step(Step("cluster", BLACKHOLE, "BlackHoleCluster has no endpoints: the request goes nowhere"))
-        detail = ("BlackHoleCluster: HTTP 502 (REGISTRY_ONLY: the host is not in the registry)" if http
-                  else "BlackHoleCluster: the connection is closed (REGISTRY_ONLY or no match)")
-        return b.end("blackhole", detail, flags="UH" if http else "UF", code=502 if http else None)
+        detail = ("BlackHoleCluster: Envoy answers HTTP 503 (no host to send to)" if http
+                  else "BlackHoleCluster: the connection is closed (REGISTRY_ONLY, or nothing else matched)")
+        return b.end("blackhole", detail, flags="UH", code=503 if http else None)
     original = (wire.dst_ip, wire.dst_port)
     result = resolve_cluster(proxy, cluster_name, original_dst=original, random_value=request.random_value)
     for s in result.steps:

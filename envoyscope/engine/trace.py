@@ -25,7 +25,7 @@ OUTCOME_KINDS = {
     "external": "leaves the mesh to an address outside it",
     "mesh_internal": "reaches a workload inside the mesh (not given as a source)",
     "passthrough": "PassthroughCluster: forwarded to the original destination unchanged",
-    "blackhole": "BlackHoleCluster: dropped (HTTP 502, or the connection closed)",
+    "blackhole": "REGISTRY_ONLY: Istio's block_all answers 502, or BlackHoleCluster closes the connection",
     "no_listener": "no listener takes the connection: refused",
     "no_filter_chain": "no filter chain matches: the connection is closed",
     "no_route": "no virtual host or route matches: 404 (NR)",
@@ -114,7 +114,8 @@ def pick_start(dumps: list[ConfigDump], wanted: str | None) -> ConfigDump:
     if wanted:
         for dump in dumps:
             ident = dump.identity
-            names = {ident.name, ident.pod, ident.node_id, dump.source, *ident.instance_ips}
+            stem = dump.source.replace("\\", "/").rsplit("/", 1)[-1].split(".", 1)[0]
+            names = {ident.name, ident.pod, ident.node_id, dump.source, stem, *ident.instance_ips}
             if wanted in names or (ident.pod and ident.pod.startswith(wanted)):
                 return dump
         known = ", ".join(d.identity.name for d in dumps)

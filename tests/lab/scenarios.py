@@ -1,0 +1,255 @@
+"""The seed scenarios (../shared/seeds/README.md), as the resources istiod would send each proxy.
+
+Every scenario lists its proxies and the requests that show it, written as ``envoyscope trace`` arguments.
+`make_sample_dumps` feeds them to real Envoys and records what Envoy does with each request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from tests.lab import istio as I  # noqa: N812 (a short prefix reads better in these tables)
+
+EGRESS_GW = "istio-egressgateway.istio-system.svc.cluster.local"
+NGINX = "nginx.external.svc.cluster.local"
+CERT_DIR = "/etc/istio/nginx-client-certs"
+CA_DIR = "/etc/istio/nginx-ca-certs"
+
+
+@dataclass
+class Proxy:
+    name: str  # file name stem in sample_dumps/<scenario>/
+    role: str  # sidecar | gateway
+    ip: str
+    pod: str
+    namespace: str
+    labels: dict[str, str]
+    listeners: list[dict[str, Any]] = field(default_factory=list)
+    clusters: list[dict[str, Any]] = field(default_factory=list)
+    routes: list[dict[str, Any]] = field(default_factory=list)
+    endpoints: list[dict[str, Any]] = field(default_factory=list)
+    secrets: list[str] = field(default_factory=list)  # SDS names to serve (certificates made by the lab)
+
+    @property
+    def node(self) -> dict[str, Any]:
+        return I.node("sidecar" if self.role == "sidecar" else "router", self.ip, self.pod, self.namespace,
+                      self.labels)
+
+
+@dataclass
+class Scenario:
+    name: str
+    title: str
+    seed: str
+    shows: str
+    proxies: list[Proxy]
+    requests: list[dict[str, Any]]
+
+
+def sleep_sidecar(allow_any: bool = True) -> Proxy:
+    return Proxy("sleep", "sidecar", "10.244.0.12", "sleep-7f8d9c6b5d-x2x7k", "default",
+                 {"app": "sleep", "security.istio.io/tlsMode": "istio"},
+                 listeners=[I.virtual_outbound(allow_any)], clusters=I.special_clusters())
+
+
+def egress_gateway(ip: str = "10.244.0.30") -> Proxy:
+    return Proxy("egressgateway", "gateway", ip, "istio-egressgateway-5d8c7b8f9-q2w7x", "istio-system",
+                 {"app": "istio-egressgateway", "istio": "egressgateway"}, clusters=I.special_clusters())
+
+
+def https_passthrough() -> Scenario:
+    side = sleep_sidecar()
+    sni = {"www.googleapis.com": I.cluster_name(443, "www.googleapis.com")}
+    side.listeners.append(I.tls_outbound_listener(443, sni, allow_any=True))
+    side.clusters.append(I.dns_cluster(443, "www.googleapis.com"))
+    return Scenario(
+        "https-passthrough", "HTTPS to www.googleapis.com through a ServiceEntry, routed by SNI", "000",
+        "The sidecar cannot read HTTPS: it routes the TLS connection by its SNI to outbound|443||www.googleapis.com "
+        "and passes the bytes through; another SNI falls to the PassthroughFilterChain (ALLOW_ANY).",
+        [side], [
+            {"name": "googleapis by SNI", "to": "www.googleapis.com:443", "scheme": "https", "ip": "142.250.1.1"},
+            {"name": "another HTTPS site passes through", "to": "www.example.org:443", "scheme": "https",
+             "ip": "93.184.216.34"},
+        ])
+
+
+def tls_origination() -> Scenario:
+    side = sleep_sidecar()
+    host = "www.googleapis.com"
+    side.listeners.append(I.http_outbound_listener(443))
+    side.routes.append(I.route_config("443", [I.vhost(f"{host}:443", [host, f"{host}:443"],
+                                                      [I.route("default", I.cluster_name(443, host))],
+                                                      ("virtualservices", "googleapis", "default"))],
+                                      allow_any=True))
+    side.clusters.append(I.dns_cluster(443, host, tls_sni=host,
+                                       metadata=I.istio_metadata("destinationrules", "googleapis-tls", "default")))
+    return Scenario(
+        "tls-origination", "TLS origination: plain HTTP from the app, TLS from the sidecar (DestinationRule SIMPLE)",
+        "000", "The app sends plain HTTP to port 443; the sidecar routes it and opens TLS with SNI www.googleapis.com.",
+        [side], [
+            {"name": "plain HTTP to 443 leaves as TLS", "to": f"{host}:443", "path": "/storage/v1/b",
+             "ip": "142.250.1.1"},
+        ])
+
+
+def ingress_proxy() -> Scenario:
+    gw = Proxy("ingressgateway", "gateway", "10.244.0.20", "istio-ingressgateway-6b7f9c8d4-k8m2p", "istio-system",
+               {"app": "istio-ingressgateway", "istio": "ingressgateway"}, clusters=I.special_clusters())
+    cnn = {"edition.cnn.com": I.cluster_name(443, "edition.cnn.com")}
+    gw.listeners += [I.gateway_http_listener(8080), I.gateway_tls_passthrough_listener(8443, cnn)]
+    gw.routes.append(I.route_config("http.8080", [I.vhost("httpbin.org:80", ["httpbin.org", "httpbin.org:*"], [
+        I.route("httpbin-status", I.cluster_name(80, "httpbin.org"), {"prefix": "/status"},
+                host_rewrite_literal="httpbin.org")], ("virtualservices", "httpbin", "default"))]))
+    gw.clusters += [I.dns_cluster(80, "httpbin.org"), I.dns_cluster(443, "edition.cnn.com")]
+    side = sleep_sidecar()
+    side.listeners.append(I.http_outbound_listener(80))
+    side.routes.append(I.route_config("80", [I.vhost("httpbin.org:80", ["httpbin.org", "httpbin.org:80"], [
+        I.route("to-localhost", I.cluster_name(80, "localhost.local"))], ("virtualservices", "httpbin", "default"))],
+                                      allow_any=True))
+    side.clusters.append({"name": I.cluster_name(80, "localhost.local"), "type": "STATIC", "connect_timeout": "10s",
+                          "load_assignment": {"cluster_name": I.cluster_name(80, "localhost.local"), "endpoints": [
+                              {"lb_endpoints": [{"endpoint": {"address": {"socket_address": {
+                                  "address": "127.0.0.1", "port_value": 80}}}}]}]},
+                          "metadata": I.istio_metadata("serviceentries", "localhost", "default")})
+    return Scenario(
+        "ingress-proxy", "The ingress gateway as a proxy to external services", "001",
+        "Clients call the ingress gateway for httpbin.org (only /status* is routed) and edition.cnn.com:443 (TLS "
+        "passthrough by SNI); inside the mesh the same hosts are sent to a localhost.local sink.",
+        [gw, side], [
+            {"name": "ingress /status/418 to httpbin.org", "from": "ingressgateway", "to": "httpbin.org:8080",
+             "headers": ["host: httpbin.org"], "path": "/status/418"},
+            {"name": "ingress /headers is not routed", "from": "ingressgateway", "to": "httpbin.org:8080",
+             "headers": ["host: httpbin.org"], "path": "/headers"},
+            {"name": "ingress TLS passthrough to edition.cnn.com", "from": "ingressgateway",
+             "to": "edition.cnn.com:8443", "scheme": "https", "sni": "edition.cnn.com"},
+            {"name": "mesh traffic to httpbin.org goes to localhost.local", "from": "sleep", "to": "httpbin.org:80",
+             "path": "/status/200", "ip": "10.96.10.10"},
+        ])
+
+
+def egress_gateway_http() -> Scenario:
+    side = sleep_sidecar()
+    gw = egress_gateway()
+    subset_cluster = I.cluster_name(80, EGRESS_GW, "httpbin")
+    side.listeners.append(I.http_outbound_listener(80))
+    side.routes.append(I.route_config("80", [I.vhost("httpbin.org:80", ["httpbin.org", "httpbin.org:80"], [
+        I.route("httpbin-via-egress", subset_cluster)], ("virtualservices", "direct-httpbin-through-egress-gateway",
+                                                         "default"))], allow_any=True))
+    side.clusters.append(I.eds_cluster(80, EGRESS_GW, "httpbin",
+                                       metadata=I.istio_metadata("destinationrules", "egressgateway-for-httpbin",
+                                                                 "default")))
+    side.endpoints.append(I.endpoints(subset_cluster, [(gw.ip, 8080, {"app": "istio-egressgateway"})]))
+    gw.listeners.append(I.gateway_http_listener(8080))
+    gw.routes.append(I.route_config("http.8080", [I.vhost("httpbin.org:80", ["httpbin.org", "httpbin.org:*"], [
+        I.route("httpbin-from-egress", I.cluster_name(80, "httpbin.org"))],
+        ("virtualservices", "direct-httpbin-through-egress-gateway", "default"))]))
+    gw.clusters.append(I.dns_cluster(80, "httpbin.org"))
+    return Scenario(
+        "egress-gateway-http", "HTTP to httpbin.org through the egress gateway", "002",
+        "The sidecar routes httpbin.org to the egress gateway's `httpbin` subset; the gateway routes it on to "
+        "outbound|80||httpbin.org, which resolves httpbin.org by DNS.",
+        [side, gw], [
+            {"name": "sidecar → egress gateway → httpbin.org", "to": "httpbin.org:80", "path": "/headers",
+             "ip": "10.96.20.20"},
+        ])
+
+
+def tcp_mysql() -> Scenario:
+    side = sleep_sidecar()
+    host, ip = "mysql.external.example", "192.168.10.50"
+    cluster = I.cluster_name(3306, host)
+    side.listeners.append(I.tcp_outbound_listener(ip, 3306, cluster))
+    side.clusters.append(I.eds_cluster(3306, host))
+    side.endpoints.append(I.endpoints(cluster, [(ip, 3306, {})]))
+    return Scenario(
+        "tcp-mysql", "TCP egress to an external MySQL by address", "003",
+        "A ServiceEntry with addresses [192.168.10.50/32] and a TCP port gives the sidecar the listener "
+        "192.168.10.50_3306; another IP on 3306 falls to the virtual outbound listener's catch-all.",
+        [side], [
+            {"name": "MySQL by its ServiceEntry address", "to": f"{host}:3306", "scheme": "tcp"},
+            {"name": "another address on 3306 passes through", "to": "192.168.10.51:3306", "scheme": "tcp"},
+        ])
+
+
+def egress_mtls_subsets() -> Scenario:
+    side = sleep_sidecar()
+    gw = egress_gateway("10.244.0.31")
+    gw_cluster = I.cluster_name(80, EGRESS_GW)
+    side.listeners.append(I.http_outbound_listener(80))
+    side.routes.append(I.route_config("80", [I.vhost(f"{NGINX}:80", [NGINX, f"{NGINX}:80"], [
+        I.route("nginx-via-egress", gw_cluster)], ("virtualservices", "nginx", "default"))], allow_any=True))
+    side.clusters.append(I.eds_cluster(80, EGRESS_GW))
+    side.endpoints.append(I.endpoints(gw_cluster, [(gw.ip, 8080, {"app": "istio-egressgateway"})]))
+    gw.listeners.append(I.gateway_http_listener(8080))
+    subsets = {"v1": "192.168.0.63", "v2": "192.168.0.64"}
+    routes = [I.route(f"nginx-{v}", I.cluster_name(443, NGINX, v),
+                      {"prefix": "/", "headers": [{"name": "want", "string_match": {"exact": v}}]}) for v in subsets]
+    gw.routes.append(I.route_config("http.8080", [I.vhost(f"{NGINX}:80", [NGINX, f"{NGINX}:*"], routes,
+                                                          ("virtualservices", "nginx", "default"))]))
+    tls = I.mutual_tls_files(NGINX, f"{CERT_DIR}/tls.crt", f"{CERT_DIR}/tls.key", f"{CA_DIR}/ca-chain.cert.pem")
+    for version, ip in subsets.items():
+        name = I.cluster_name(443, NGINX, version)
+        gw.clusters.append(I.eds_cluster(443, NGINX, version, transport_socket=tls,
+                                         metadata=I.istio_metadata("destinationrules", "originate-mtls-for-nginx",
+                                                                   "default")))
+        gw.endpoints.append(I.endpoints(name, [(ip, 443, {"version": version})]))
+    gw.secrets += [f"file-cert:{CERT_DIR}/tls.crt~{CERT_DIR}/tls.key", f"file-root:{CA_DIR}/ca-chain.cert.pem"]
+    return Scenario(
+        "egress-mtls-subsets", "Egress gateway with mutual TLS to an external nginx, subset by header", "004",
+        "The sidecar sends plain HTTP to the egress gateway; the gateway picks subset v1 or v2 by the `want` header "
+        "and originates mutual TLS with the client certificate mounted in the gateway.",
+        [side, gw], [
+            {"name": "want: v2 reaches 192.168.0.64 with mutual TLS", "to": f"{NGINX}:80", "headers": ["want: v2"],
+             "ip": "10.96.30.30"},
+            {"name": "want: v1 reaches 192.168.0.63", "to": f"{NGINX}:80", "headers": ["want: v1"],
+             "ip": "10.96.30.30"},
+            {"name": "want: v3 has no route at the gateway", "to": f"{NGINX}:80", "headers": ["want: v3"],
+             "ip": "10.96.30.30"},
+        ])
+
+
+def outbound_policy(allow_any: bool) -> Scenario:
+    side = sleep_sidecar(allow_any)
+    side.listeners.append(I.http_outbound_listener(80))
+    side.routes.append(I.route_config("80", [I.vhost("httpbin.org:80", ["httpbin.org", "httpbin.org:80"], [
+        I.route("default", I.cluster_name(80, "httpbin.org"))], ("serviceentries", "httpbin-ext", "default"))],
+                                      allow_any=allow_any))
+    side.clusters.append(I.dns_cluster(80, "httpbin.org"))
+    name = "allow-any" if allow_any else "registry-only"
+    verdict = ("passes through to the original destination (PassthroughCluster)" if allow_any
+               else "is refused: HTTP 502 from the block_all virtual host, TCP closed by BlackHoleCluster")
+    return Scenario(
+        name, f"outboundTrafficPolicy {'ALLOW_ANY' if allow_any else 'REGISTRY_ONLY'}", "002",
+        f"httpbin.org has a ServiceEntry; any other host {verdict}.",
+        [side], [
+            {"name": "registered httpbin.org", "to": "httpbin.org:80", "path": "/ip", "ip": "10.96.40.40"},
+            {"name": "unregistered www.google.com", "to": "www.google.com:80", "ip": "142.250.2.2"},
+            {"name": "unregistered TCP port", "to": "93.184.216.34:5432", "scheme": "tcp"},
+        ])
+
+
+def timeout() -> Scenario:
+    side = sleep_sidecar()
+    side.listeners.append(I.http_outbound_listener(80))
+    side.routes.append(I.route_config("80", [I.vhost("httpbin.org:80", ["httpbin.org", "httpbin.org:80"], [
+        I.route("httpbin-timeout", I.cluster_name(80, "httpbin.org"), timeout="3s")],
+        ("virtualservices", "httpbin", "default"))], allow_any=True))
+    side.clusters.append(I.dns_cluster(80, "httpbin.org"))
+    return Scenario(
+        "timeout", "A VirtualService timeout of 3 s on httpbin.org", "002",
+        "The route carries `timeout: 3s`: a slower answer (e.g. /delay/5) ends in 504 UT after 3 s.",
+        [side], [{"name": "slow request with a 3 s timeout", "to": "httpbin.org:80", "path": "/delay/5",
+                  "ip": "10.96.40.40"}])
+
+
+def all_scenarios() -> list[Scenario]:
+    return [https_passthrough(), tls_origination(), ingress_proxy(), egress_gateway_http(), tcp_mysql(),
+            egress_mtls_subsets(), outbound_policy(True), outbound_policy(False), timeout()]
+
+
+def by_name(name: str) -> Scenario:
+    for scenario in all_scenarios():
+        if scenario.name == name:
+            return scenario
+    raise KeyError(name)
