@@ -98,6 +98,37 @@ def describe_match(match: Json) -> str:
     return " ".join(conds)
 
 
+def describe_match_wide(match: Json) -> str:
+    """The path match and, beyond istioctl, every header and query parameter condition: ``/* [x-user=alice]``."""
+    conds = [_describe_string_condition(text(h.get("name")), h) for h in map(obj, seq(match.get("headers")))]
+    conds += [_describe_string_condition("?" + text(q.get("name")), q)
+              for q in map(obj, seq(match.get("query_parameters")))]
+    if isinstance(match.get("grpc"), dict):
+        conds.append("grpc")
+    path = describe_match(match)
+    return f"{path} [{', '.join(conds)}]" if conds else path
+
+
+def _describe_string_condition(name: str, matcher: Json) -> str:
+    invert = "!" if matcher.get("invert_match") else ""
+    string_match = obj(matcher.get("string_match"))
+    for key, op in (("exact_match", "="), ("prefix_match", "^="), ("suffix_match", "$="), ("contains_match", "*=")):
+        if key in matcher:
+            return f"{invert}{name}{op}{matcher[key]}"
+    for key, op in (("exact", "="), ("prefix", "^="), ("suffix", "$="), ("contains", "*=")):
+        if key in string_match:
+            return f"{invert}{name}{op}{string_match[key]}"
+    regex = obj(matcher.get("safe_regex_match") or string_match.get("safe_regex")).get("regex")
+    if isinstance(regex, str):
+        return f"{invert}{name}~={regex}"
+    if "present_match" in matcher or matcher.get("present_match") is not None:
+        return f"{invert}{name}" if matcher.get("present_match", True) else f"!{name}"
+    if isinstance(matcher.get("range_match"), dict):
+        lo, hi = matcher["range_match"].get("start", ""), matcher["range_match"].get("end", "")
+        return f"{invert}{name} in [{lo},{hi})"
+    return f"{invert}{name}"
+
+
 def string_values(value: Any) -> Iterator[str]:
     """Every string inside a JSON value (what a search of the serialised protobuf bytes would find)."""
     stack = [value]

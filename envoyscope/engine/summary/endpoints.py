@@ -93,8 +93,11 @@ def _assignments(dump: ConfigDump) -> tuple[list[tuple[str, dict[str, Any], Reso
     else:
         out = [(c.name, obj(c.raw.get("load_assignment")), c) for c in dump.clusters
                if c.state in ("dynamic_active", "static") and isinstance(c.raw.get("load_assignment"), dict)]
-        note = ("the dump has no EDS section (capture /config_dump?include_eds) and no /clusters: "
-                "only endpoints written in the clusters' load_assignment are shown")
+        if dump.has("clusters"):
+            note = ("the dump has no EDS section (capture /config_dump?include_eds) and no /clusters: "
+                    "only endpoints written in the clusters' load_assignment are shown")
+        else:
+            note = "no endpoints in this input: no EDS section, no /clusters and no clusters"
     out.sort(key=lambda item: sort_key_by_subset(item[0]))
     return out, note
 

@@ -3,15 +3,23 @@
 Like ``istioctl proxy-config routes`` (verbose, its default): dynamic route configurations then static ones;
 routes to PassthroughCluster are left out; a virtual host without routes shows ``/*`` and ``404``. DOMAINS
 shows the shortest names (no ``:port`` forms, no ``.svc``/``.svc.cluster.local`` expansions, two at most and
-``+ N more...``). ``-o wide`` adds CLUSTER: the route's cluster, every weighted cluster with its weight, or
-what the route does instead (redirect, direct response).
+``+ N more...``). ``-o wide`` shows the header and query conditions in MATCH and adds CLUSTER: the route's
+cluster, every weighted cluster with its weight, or what the route does instead (redirect, direct response).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from envoyscope.engine.summary._common import describe_management, describe_match, obj, reading, seq, text
+from envoyscope.engine.summary._common import (
+    describe_management,
+    describe_match,
+    describe_match_wide,
+    obj,
+    reading,
+    seq,
+    text,
+)
 from envoyscope.engine.summary.types import Filters, Row, Table
 from envoyscope.model.dump import ConfigDump, Resource
 from envoyscope.model.names import PASSTHROUGH
@@ -137,7 +145,9 @@ def summarize_routes(dump: ConfigDump, filters: Filters, *, wide: bool = False, 
                     route = obj(route)
                     if is_passthrough(route):
                         continue
-                    cells: tuple[str, ...] = (name, vhost_name, domains, describe_match(obj(route.get("match"))),
+                    match = obj(route.get("match"))
+                    cells: tuple[str, ...] = (name, vhost_name, domains,
+                                              describe_match_wide(match) if wide else describe_match(match),
                                               describe_management(route))
                     rows.append(Row(cells + ((describe_action(route),) if wide else ()),
                                     ("route_config", config.name)))
