@@ -10,13 +10,14 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from envoyscope.cli_common import add_source_arguments, load_dumps
-from envoyscope.engine.summary import Filters, selected_resources, summarize, summarize_all
 from envoyscope.errors import InputError
-from envoyscope.model.dump import ConfigDump
-from envoyscope.report.table import identity_header, render_all, render_table
+
+if TYPE_CHECKING:
+    from envoyscope.engine.summary import Filters
+    from envoyscope.model.dump import ConfigDump
 
 COMMANDS = {
     "clusters": ("cluster", "Summarise the clusters (SERVICE FQDN, PORT, SUBSET, DIRECTION, TYPE, DESTINATION RULE)"),
@@ -78,10 +79,15 @@ def _date(value: str) -> dt.date:
 
 
 def filters_from(args: argparse.Namespace) -> Filters:
+    from envoyscope.engine.summary import Filters
+
     return Filters(**{name: getattr(args, name, None) for name in FILTERS["all"]})
 
 
 def run(args: argparse.Namespace) -> int:
+    from envoyscope.engine.summary import summarize, summarize_all
+    from envoyscope.report.table import identity_header, render_all, render_table
+
     kind: str = args.summary_kind
     dumps = load_dumps(args)
     if not dumps:
@@ -114,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _write_data(dumps: list[ConfigDump], kind: str, filters: Filters, output: str) -> None:
+    from envoyscope.engine.summary import selected_resources
+
     if len(dumps) == 1:
         data: Any = selected_resources(dumps[0], kind, filters)
     else:

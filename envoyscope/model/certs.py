@@ -17,9 +17,6 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography import x509
-from cryptography.x509.oid import NameOID
-
 REDACTED = "[redacted]"
 
 
@@ -78,6 +75,9 @@ def data_source_bytes(source: Any) -> bytes | None:
 
 def decode_certificate(data: bytes) -> CertInfo | None:
     """The first PEM certificate in ``data``, or None when there is none or it cannot be parsed."""
+    from cryptography import x509  # imported here: 70 ms that only certificate views should pay
+    from cryptography.x509.oid import NameOID
+
     start = data.find(b"-----BEGIN CERTIFICATE-----")
     if start < 0:
         return None
