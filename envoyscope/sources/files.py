@@ -44,6 +44,9 @@ def read_bytes(source: str) -> bytes:
 
 def parse_bytes(data: bytes, source: str) -> ConfigDump:
     """Decode and parse one input: JSON of any accepted form, or ``/clusters`` text."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # UTF-16 with a BOM, as PowerShell's `>` writes files
+        data = data.decode("utf-16", errors="replace").encode()
+    data = data.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte order mark
     if not data.strip():
         raise InputError("file is empty", source=source)
     try:

@@ -1,0 +1,143 @@
+"""``envoyscope clusters|listeners|routes|endpoints|secrets|bootstrap|all SOURCE… [-o short|wide|json|yaml]``.
+
+The summaries of ``istioctl proxy-config``, with its filters, on any number of dumps: one section per proxy
+(headed by who the proxy is) when several are given. Notes about missing sections go to stderr; the tables
+and the JSON/YAML go to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+from typing import TYPE_CHECKING, Any
+
+from envoyscope.cli_common import add_source_arguments, load_dumps
+from envoyscope.errors import InputError
+
+if TYPE_CHECKING:
+    from envoyscope.engine.summary import Filters
+    from envoyscope.model.dump import ConfigDump
+
+COMMANDS = {
+    "clusters": ("cluster", "Summarise the clusters (SERVICE FQDN, PORT, SUBSET, DIRECTION, TYPE, DESTINATION RULE)"),
+    "listeners": ("listener", "Summarise the listeners, a line per filter chain (ADDRESSES, PORT, MATCH, DESTINATION)"),
+    "routes": ("route", "Summarise the routes (NAME, VHOST NAME, DOMAINS, MATCH, VIRTUAL SERVICE)"),
+    "endpoints": ("endpoint", "Summarise the endpoints, from /clusters when given, else from EDS"),
+    "secrets": ("secret", "Summarise the secrets and certificates (TYPE, STATUS, VALID CERT, SERIAL, dates)"),
+    "bootstrap": (None, "Show the Istio and Envoy versions of each proxy"),
+    "all": (None, "Every summary, as `istioctl proxy-config all` prints it"),
+}
+
+# Which of istioctl's filters each command takes.
+FILTERS = {
+    "clusters": ("fqdn", "port", "subset", "direction"),
+    "listeners": ("address", "port", "type"),
+    "routes": ("name",),
+    "endpoints": ("address", "port", "cluster", "status"),
+    "secrets": (),
+    "bootstrap": (),
+    "all": ("fqdn", "port", "subset", "direction", "address", "type", "name", "cluster", "status"),
+}
+
+_FILTER_HELP = {
+    "fqdn": "clusters whose name contains this service FQDN",
+    "port": "clusters (|PORT| in the name), listeners or endpoints on this port",
+    "subset": "clusters whose name contains this subset",
+    "direction": "clusters whose name contains this direction (inbound, outbound)",
+    "address": "listeners or endpoints with this address",
+    "type": "listeners of this type: HTTP, TCP, HTTP+TCP, UNKNOWN",
+    "name": "the route configuration of this name",
+    "cluster": "endpoints of this cluster",
+    "status": "endpoints with this health status (HEALTHY, UNHEALTHY, DRAINING, ...)",
+}
+
+
+def register(subparsers: Any) -> None:
+    for command, (alias, help_text) in COMMANDS.items():
+        parser = subparsers.add_parser(command, aliases=[alias] if alias else [], help=help_text,
+                                       description=help_text)
+        add_source_arguments(parser)
+        parser.add_argument("-o", "--output", choices=("short", "wide", "json", "yaml"), default="short",
+                            help="short: istioctl's columns (default); wide: more columns; json/yaml: the resources")
+        for name in FILTERS[command]:
+            parser.add_argument(f"--{name}", type=int if name == "port" else str, default=None,
+                                help=_FILTER_HELP[name])
+        if command in ("secrets", "all"):
+            parser.add_argument("--today", type=_date, default=None, metavar="YYYY-MM-DD",
+                                help="judge certificate validity on this day instead of today")
+        if command == "all":
+            parser.add_argument("--with-headers", action="store_true", help="head each summary with its kind")
+        parser.set_defaults(func=run, summary_kind=command)
+
+
+def _date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {value!r}") from exc
+
+
+def filters_from(args: argparse.Namespace) -> Filters:
+    from envoyscope.engine.summary import Filters
+
+    return Filters(**{name: getattr(args, name, None) for name in FILTERS["all"]})
+
+
+def run(args: argparse.Namespace) -> int:
+    from envoyscope.engine.summary import summarize, summarize_all
+    from envoyscope.report.table import identity_header, render_all, render_table
+
+    kind: str = args.summary_kind
+    dumps = load_dumps(args)
+    if not dumps:
+        raise InputError("no dump to summarise")
+    filters = filters_from(args)
+    if args.output in ("json", "yaml"):
+        _write_data(dumps, kind, filters, args.output)
+        return 0
+    today = getattr(args, "today", None) or dt.date.today()
+    wide = args.output == "wide"
+    sections = []
+    notes: list[str] = []
+    for dump in dumps:
+        if kind == "all":
+            tables = summarize_all(dump, filters, wide=wide, today=today)
+            text = render_all(tables, with_headers=getattr(args, "with_headers", False))
+        else:
+            tables = (summarize(dump, kind, filters, wide=wide, today=today),)
+            text = render_table(tables[0])
+        if len(dumps) > 1:
+            text = f"{identity_header(dump)}\n{text}"
+        sections.append(text)
+        prefix = f"{dump.source}: " if len(dumps) > 1 else ""
+        notes.extend(f"{prefix}{note}" for table in tables for note in table.notes)
+    sys.stdout.write("\n".join(sections))
+    sys.stdout.flush()
+    for note in dict.fromkeys(notes):
+        print(f"envoyscope: note: {note}", file=sys.stderr)
+    return 0
+
+
+def _write_data(dumps: list[ConfigDump], kind: str, filters: Filters, output: str) -> None:
+    from envoyscope.engine.summary import selected_resources
+
+    if len(dumps) == 1:
+        data: Any = selected_resources(dumps[0], kind, filters)
+    else:
+        data = {}
+        for dump in dumps:
+            key = dump.identity.name if dump.identity.name not in data and dump.identity.name != "envoy" \
+                else dump.source
+            data[key] = selected_resources(dump, kind, filters)
+    if output == "json":
+        import orjson
+
+        sys.stdout.buffer.write(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
+    else:
+        import yaml
+
+        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+        sys.stdout.write(yaml.dump(data, Dumper=dumper, sort_keys=False, default_flow_style=False,
+                                   allow_unicode=True))
+    sys.stdout.flush()
