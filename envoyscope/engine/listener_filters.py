@@ -74,7 +74,8 @@ def detect(listener: dict[str, Any], wire: Wire) -> Detected:
             notes.append(f"{kind} is disabled for destination port {wire.dst_port} (filter_disabled)")
             continue
         active.append(kind)
-    transport, sni, alpn = "raw_buffer", "", ()
+    transport, sni = "raw_buffer", ""
+    alpn: tuple[str, ...] = ()
     if wire.transport == "tls":
         if "tls_inspector" in active:
             transport, sni, alpn = "tls", wire.sni or "", wire.alpn

@@ -142,7 +142,7 @@ def match_route(route: dict[str, Any], request: HttpRequest) -> tuple[bool, str,
 
 def find_route(vhost: dict[str, Any], request: HttpRequest) -> tuple[int, dict[str, Any] | None, str, list[NearMiss]]:
     """``VirtualHostImpl::getRouteFromEntries``: the first route whose match holds."""
-    misses = []
+    misses: list[NearMiss] = []
     for index, route in enumerate(vhost.get("routes") or ()):
         ok, what, why = match_route(route, request)
         if ok:

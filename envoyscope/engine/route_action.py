@@ -192,7 +192,7 @@ def apply_action(route: dict[str, Any], vhost: dict[str, Any], route_config: dic
     if action.get("hash_policy"):
         notes.append("hash policy set (consistent hashing)")
     suffix = f" ({'; '.join(notes)})" if notes else ""
-    common = {"authority": new_host, "path": new_path, "details": details}
+    common: dict[str, Any] = {"authority": new_host, "path": new_path, "details": details}
     if "cluster" in action:
         cluster = str(action["cluster"])
         return ActionResult("cluster", f"routed to {cluster}", Step("route_action", cluster,
