@@ -183,11 +183,14 @@ def upgrade_v2(value: Any) -> Any:
     return out
 
 
-def normalize_resource(resource: Any) -> Any:
-    """One resource as the engine reads it: snake_case, v3."""
+def normalize_resource(resource: Any, camel: bool | None = None) -> Any:
+    """One resource as the engine reads it: snake_case, v3.
+
+    ``camel``: whether the resource is known to be camelCase (True), snake_case (False), or unknown (None: sample it).
+    """
     if not isinstance(resource, dict):
         return resource
-    if has_camel_keys(resource):
+    if camel or (camel is None and has_camel_keys(resource)):
         resource = to_snake_case(resource)
     if is_v2(resource) or "tls_context" in resource or "hosts" in resource:
         resource = upgrade_v2(resource)

@@ -82,6 +82,9 @@ class _Builder:
         self.sections: set[str] = set()
         self.notes: list[str] = []
         self.status: ClustersStatus | None = None
+        # Whether the section being read writes camelCase (older istioctl/jsonpb) or snake_case (Envoy): known once
+        # per section from its own keys, so that big snake_case dumps are not sampled resource by resource.
+        self.camel: bool | None = None
 
     def fail(self, path: str, problem: str) -> DumpFormatError:
         return DumpFormatError(problem, source=self.source, json_path=path)
@@ -97,7 +100,7 @@ class _Builder:
         return value
 
     def add(self, kind: str, raw: Any, path: str, state: str, entry: Doc | None = None) -> None:
-        raw = normalize_resource(self.expect_dict(raw, path))
+        raw = normalize_resource(self.expect_dict(raw, path), camel=self.camel)
         entry = entry or {}
         name = _kind_name(raw, kind) or str(entry.get("name", ""))
         self.found[_FIELD_BY_KIND[kind]].append(
@@ -114,9 +117,10 @@ class _Builder:
         )
 
     def section(self, section: Doc, path: str) -> None:
-        if has_camel_keys({k: v for k, v in section.items() if not isinstance(v, list | dict)}) or any(
-            snake(k) != k for k in section
-        ):
+        camel_keys = [k for k in section if k != "@type" and snake(k) != k]
+        snake_keys = [k for k in section if k != "@type" and "_" in k]
+        self.camel = True if camel_keys and not snake_keys else False if snake_keys and not camel_keys else None
+        if camel_keys:
             section = {snake(k): v for k, v in section.items()}
         kind = _type_of(section)
         if kind in _SECTION_NAMES:
