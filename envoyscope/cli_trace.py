@@ -44,6 +44,8 @@ def register(sub: Any) -> None:
                         help="the random number Envoy would draw (weighted clusters, runtime fractions)")
     parser.add_argument("-o", "--output", choices=("text", "json"), default="text")
     parser.add_argument("--report", metavar="FILE", help="also write a report (.md, .html or .json)")
+    parser.add_argument("--redact", action="store_true",
+                        help="in the report, replace IP addresses and pod names by placeholders")
     parser.set_defaults(func=run)
 
 
@@ -81,6 +83,10 @@ def build_request(args: argparse.Namespace) -> Any:
 def run(args: argparse.Namespace) -> int:
     from envoyscope.engine.trace import trace
     request = build_request(args)
+    if args.report:
+        from envoyscope.report.write import report_format
+
+        report_format(args.report)  # a bad report path fails before any work
     proxy_ips = {}
     for item in args.proxy:
         name, sep, ip = item.partition("=")
@@ -100,5 +106,6 @@ def run(args: argparse.Namespace) -> int:
     if args.report:
         from envoyscope.report.write import write_report
 
-        write_report(result, dumps, args.report, argv=sys.argv)
+        written = write_report(result, dumps, args.report, argv=["envoyscope", *sys.argv[1:]], redact=args.redact)
+        print(f"report written to {written}", file=sys.stderr)
     return 0

@@ -1,0 +1,77 @@
+"""A trace report in Markdown that renders on GitHub and GitLab: Mermaid diagram, excerpts in <details>."""
+
+from __future__ import annotations
+
+from typing import Any
+
+ICON = {"ok": "✅", "notice": "⚠️", "error": "❌"}
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, list):
+        value = ", ".join(str(v) for v in value)
+    return str(value if value not in (None, "") else "—").replace("|", "\\|").replace("\n", " ")
+
+
+def _mermaid_text(text: str) -> str:
+    return text.replace('"', "#quot;").replace("|", "#124;")
+
+
+def mermaid(path: dict[str, Any]) -> str:
+    lines = ["flowchart LR"]
+    for node in path["nodes"]:
+        lines.append(f'  {node["id"]}["{_mermaid_text(node["label"])}"]')
+    for edge in path["edges"]:
+        lines.append(f'  {edge["from"]} -->|"{_mermaid_text(edge["label"])}"| {edge["to"]}')
+    return "\n".join(lines)
+
+
+def render_markdown(doc: dict[str, Any]) -> str:
+    out = [f"# {doc['title']}", "", f"**{ICON[doc['verdict']['level']]} {doc['verdict']['text']}**", ""]
+    out += ["## Request", "", "| field | value |", "|---|---|"]
+    out += [f"| {key} | {_cell(value)} |" for key, value in doc["request"].items() if value not in (None, [], "")]
+    for assumption in doc["assumptions"]:
+        out.append(f"\n> assumed: {assumption}")
+    out += ["", "## Path", "", "```mermaid", mermaid(doc["path"]), "```", ""]
+    for hop in doc["hops"]:
+        s = hop["summary"]
+        out += [f"## Hop {hop['index']}: {hop['proxy']} ({hop['proxy_type']})", "",
+                f"Receives {s['received']['destination']} from {s['received']['source']}, "
+                f"{s['received']['transport']}" + (f", SNI {s['received']['sni']}" if s["received"]["sni"] else "")
+                + (f", {s['received']['authority']} {s['received']['path']}" if s["received"]["authority"] else ""),
+                "", "| listener | filter chain | route config | virtual host | route | cluster | endpoint |",
+                "|---|---|---|---|---|---|---|",
+                "| " + " | ".join(_cell(s[k]) for k in ("listener", "filter_chain", "route_config", "virtual_host",
+                                                      "route", "cluster", "endpoint")) + " |", "",
+                "| step | matched | why |", "|---|---|---|"]
+        out += [f"| {step['kind']} | {_cell(step['matched'])} | {_cell(step['reason'])} |" for step in hop["steps"]]
+        misses = [(step["kind"], m) for step in hop["steps"] for m in step["near_misses"]]
+        if misses:
+            out += ["", "**Near misses**", ""]
+            out += [f"- {kind}: `{m['candidate']}` — {m['reason']}" for kind, m in misses]
+        tls = s["tls"]
+        if tls:
+            out += ["", f"**Upstream TLS**: {tls['mode']}" + (f", SNI `{tls['sni']}`" if tls["sni"] else "")
+                    + (f", ALPN {', '.join(tls['alpn'])}" if tls["alpn"] else "")
+                    + (f", client certificate {tls['client_cert']}" if tls["client_cert"] else "")
+                    + (f", validation {tls['validation']}" if tls["validation"] else "")]
+        for cert in hop["certificates"]:
+            if "subject" in cert:
+                out.append(f"- {cert['role']}: {cert['subject']} (issuer {cert['issuer']}), serial {cert['serial']}, "
+                           f"valid {cert['not_before']} → {cert['not_after']} ({cert['days_left']} days left)")
+            else:
+                out.append(f"- {cert['role']}: {cert['source']} — {cert['note']}")
+        for excerpt in hop["excerpts"]:
+            out += ["", f"<details><summary>{excerpt['title']} <code>{excerpt['path']}</code></summary>", "",
+                    "```yaml", excerpt["yaml"], "```", "", "</details>"]
+        out.append("")
+    outcome = doc["outcome"]
+    out += ["## Outcome", "", f"`{outcome['kind']}` — {outcome['meaning']}", "", outcome["detail"], ""]
+    prov = doc["provenance"]
+    out += ["## Provenance", "", f"envoyscope {prov['envoyscope_version']}, generated {prov['generated_at']}, "
+            f"command: `{' '.join(prov['command'])}`", "",
+            "| source | proxy | type | Istio | Envoy | captured | sha256 |", "|---|---|---|---|---|---|---|"]
+    out += [f"| {_cell(src['source'])} | {_cell(src['proxy'])} | {_cell(src['proxy_type'])} | "
+            f"{_cell(src['istio_version'])} | {_cell(src['envoy_version'])} | {_cell(src['captured_at'])} | "
+            f"{_cell((src['sha256'] or '')[:16])} |" for src in prov["sources"]]
+    return "\n".join(out) + "\n"

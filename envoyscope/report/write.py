@@ -1,0 +1,70 @@
+"""``--report FILE``: write a trace report by the file's extension (.md, .html, .json), all or nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from envoyscope.engine.trace import Trace
+from envoyscope.errors import ReportError
+from envoyscope.model.dump import ConfigDump
+
+FORMATS = {".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html", ".json": "json"}
+
+
+def report_format(path: str) -> str:
+    """The format for ``path``, or a ReportError before any work is done."""
+    fmt = FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise ReportError(f"--report {path}: unknown report type `{Path(path).suffix or '(none)'}`; "
+                          "use .md, .html or .json")
+    parent = Path(path).resolve().parent
+    if not parent.is_dir():
+        raise ReportError(f"--report {path}: the folder {parent} does not exist")
+    return fmt
+
+
+def render_report(trace: Trace, dumps: list[ConfigDump], fmt: str, argv: list[str], *, redact: bool = False,
+                  now: dt.datetime | None = None) -> str:
+    from envoyscope.report.document import build_document
+
+    now = now or dt.datetime.now(dt.UTC)
+    doc = build_document(trace, dumps, list(argv), now)
+    trace_json: dict[str, Any] = trace.to_json()
+    if redact:
+        from envoyscope.report.redact import Redactor
+
+        pods = [d.identity.pod for d in dumps] + [d.identity.name for d in dumps]
+        redactor = Redactor([p for p in pods if p])
+        doc, trace_json = redactor.apply(doc), redactor.apply(trace_json)
+    if fmt == "markdown":
+        from envoyscope.report.markdown import render_markdown
+
+        return render_markdown(doc)
+    if fmt == "html":
+        from envoyscope.report.html import render_html
+
+        return render_html(doc)
+    from envoyscope.report.json_report import render_json
+
+    return render_json(doc, trace_json)
+
+
+def write_report(trace: Trace, dumps: list[ConfigDump], path: str, argv: list[str], *, redact: bool = False,
+                 now: dt.datetime | None = None) -> Path:
+    """Render and write atomically (a temporary file renamed into place): never a half-written report."""
+    fmt = report_format(path)
+    text = render_report(trace, dumps, fmt, argv, redact=redact, now=now)
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.resolve().parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, target)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise ReportError(f"--report {path}: cannot write: {exc.strerror or exc}") from exc
+    return target
