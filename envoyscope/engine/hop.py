@@ -169,6 +169,9 @@ def leaves(result: HopResult) -> Outcome:
     labels = dict(chosen.labels)
     name = parse_cluster_name(cluster.cluster)
     mode = tls.mode if tls else "plaintext"
+    wire = result.hop.wire
+    if mode == "plaintext" and wire.transport == "tls" and cluster.cluster != PASSTHROUGH:
+        mode = f"the app's own TLS passed through (SNI {wire.sni or 'none'})"
     target = chosen.address
     if labels.get("tlsMode") == "istio" or mode == "ISTIO_MUTUAL":
         return Outcome("mesh_internal", f"reaches {target} ({name.host or cluster.cluster}) inside the mesh, "
