@@ -8,7 +8,7 @@ upstream transport socket.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from envoyscope.engine.cluster import ClusterResult, resolve_cluster
@@ -17,6 +17,7 @@ from envoyscope.engine.listener import select_listener
 from envoyscope.engine.network_filters import network_action, pick_weighted
 from envoyscope.engine.request import TraceRequest, Wire
 from envoyscope.engine.steps import Step
+from envoyscope.engine.tls import TlsContext
 from envoyscope.model.dump import ConfigDump
 from envoyscope.model.names import BLACKHOLE, PASSTHROUGH, parse_cluster_name
 
@@ -111,7 +112,7 @@ def run_hop(proxy: ConfigDump, wire: Wire, entry: str, request: TraceRequest) ->
     if routed.kind != "cluster" or routed.cluster is None:
         return b.end("unsupported", routed.detail)
     next_wire = wire.with_(authority=routed.authority or wire.authority, path=routed.path or wire.path)
-    return _to_cluster(b, proxy, next_wire, routed.cluster, request, http=True)
+    return _to_cluster(b, proxy, next_wire, routed.cluster, request, http=True, hcm=action.hcm)
 
 
 def _chain_path(listener_path: str, steps: list[Step]) -> str:
@@ -119,8 +120,23 @@ def _chain_path(listener_path: str, steps: list[Step]) -> str:
     return chosen[-1].path if chosen and chosen[-1].path else listener_path
 
 
+def _istio_alpn(hcm: dict[str, Any] | None, tls: TlsContext | None) -> TlsContext | None:
+    """Istio's ``istio.alpn`` HTTP filter replaces the ALPN of an Istio mTLS upstream (``istio-http/1.1``…)."""
+    if hcm is None or tls is None or tls.mode != "ISTIO_MUTUAL":
+        return tls
+    from envoyscope.model.typed import alpn_override
+
+    for filt in hcm.get("http_filters") or ():
+        typed = filt.get("typed_config") or {}
+        if str(typed.get("@type", "")).endswith("alpn.v2alpha1.FilterConfig"):
+            override = alpn_override(typed, "HTTP11")
+            if override:
+                return replace(tls, alpn=override)
+    return tls
+
+
 def _to_cluster(b: _Builder, proxy: ConfigDump, wire: Wire, cluster_name: str, request: TraceRequest,
-                *, http: bool) -> HopResult:
+                *, http: bool, hcm: dict[str, Any] | None = None) -> HopResult:
     b.facts["cluster"] = cluster_name
     if cluster_name == BLACKHOLE and proxy.cluster(BLACKHOLE) is not None:
         b.step(Step("cluster", BLACKHOLE, "BlackHoleCluster has no endpoints: the request goes nowhere"))
@@ -140,11 +156,11 @@ def _to_cluster(b: _Builder, proxy: ConfigDump, wire: Wire, cluster_name: str, r
                      cluster=result)
     assert result.chosen is not None
     b.facts["endpoint"] = result.chosen.address  # ip:port; hostname:port for DNS clusters
-    b.facts["tls"] = result.tls
+    b.facts["tls"] = _istio_alpn(hcm, result.tls) if http else result.tls
     if cluster_name == PASSTHROUGH:
         return b.end("passthrough", f"PassthroughCluster: forwarded unchanged to the original destination "
                                     f"{result.chosen.address}", cluster=result)
-    tls = result.tls
+    tls = b.facts["tls"]
     upstream_tls = tls is not None and tls.mode != "plaintext"
     next_wire = wire.with_(
         dst_ip=result.chosen.ip or result.chosen.address,
