@@ -182,7 +182,9 @@ def apply_action(route: dict[str, Any], vhost: dict[str, Any], route_config: dic
     elif host_note:
         notes.append(host_note)
     timeout = action.get("timeout")
-    if timeout:
+    if timeout in ("0s", "0.000s"):
+        notes.append("no route timeout (0s)")
+    elif timeout:
         notes.append(f"timeout {timeout}")
     if action.get("retry_policy"):
         retry = action["retry_policy"]
