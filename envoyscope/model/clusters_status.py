@@ -126,6 +126,14 @@ def looks_like_clusters_text(text: str) -> bool:
     return first.count("::") >= 2
 
 
+def _is_address(value: str) -> bool:
+    """``ip:port``, ``[v6]:port``, ``hostname:port`` or a pipe/socket path — not a circuit breaker priority name."""
+    if value.startswith(("/", "@", "[")):
+        return True
+    host, sep, port = value.rpartition(":")
+    return bool(sep and host and port.isdigit())
+
+
 def clusters_status_from_text(text: str) -> ClustersStatus:
     """Envoy's plain ``/clusters``: ``name::ip:port::key::value`` per host fact, ``name::key::value`` per cluster."""
     facts: dict[tuple[str, str], dict[str, str]] = {}
@@ -143,6 +151,8 @@ def clusters_status_from_text(text: str) -> ClustersStatus:
             continue
         name, address, key, value = parts[0], parts[1], parts[2], "::".join(parts[3:])
         added.setdefault(name, False)
+        if not _is_address(address):
+            continue  # per-cluster facts: `name::default_priority::max_connections::1024`, outlier settings
         if (name, address) not in facts:
             facts[(name, address)] = {}
             order.append((name, address))

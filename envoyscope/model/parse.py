@@ -185,6 +185,10 @@ class _Builder:
             for wanted in ("bootstrap", "listeners", "clusters", "routes"):
                 if wanted not in self.sections:
                     notes.append(f"the dump has no {wanted} section: {wanted} views are empty")
+            eds = any(r.raw.get("type") == "EDS" or "eds_cluster_config" in r.raw for r in self.found["clusters"])
+            if "endpoints" not in self.sections and eds:
+                notes.append("the dump was taken without ?include_eds: endpoints of EDS clusters are unknown "
+                             "(add /clusters output, or capture /config_dump?include_eds)")
         return ConfigDump(
             source=self.source,
             identity=identity_from_bootstrap(self.bootstrap) if self.bootstrap else Identity(),
@@ -258,8 +262,8 @@ def parse_document(doc: Any, source: str) -> ConfigDump:
             builder.sections.add("clusters_status")
         elif "bootstrap" in top:
             builder.section({"@type": "BootstrapConfigDump", "bootstrap": top["bootstrap"]}, "bootstrap")
-        elif "@type" in top and _list_kind(doc):
-            _parse_list(builder, [doc], path_prefix="")
+        elif _list_kind(doc) and ("@type" in top or "name" in top or "cluster_name" in top):
+            _parse_list(builder, [doc], path_prefix="")  # one resource on its own, as in a pasted excerpt
         else:
             keys = ", ".join(sorted(doc)[:5]) or "no keys"
             raise builder.fail("$", f"not an Envoy dump: an object with {keys}; expected `configs` (/config_dump), "

@@ -52,9 +52,14 @@ def write_yaml_or_json(path: Path, doc: Any) -> Path:
 
 
 def xds_file(path: Path, resources: list[dict[str, Any]], type_url: str, version: str = "1") -> Path:
-    """A file Envoy's `path_config_source` reads: a DiscoveryResponse with typed resources."""
+    """A file Envoy's `path_config_source` reads: a DiscoveryResponse with typed resources.
+
+    Written to a temporary name and renamed into place: Envoy watches for the move, not for writes."""
     typed = [{"@type": type_url, **r} for r in resources]
-    return write_yaml_or_json(path, {"version_info": version, "resources": typed})
+    tmp = path.with_name(f".{path.name}.tmp")
+    write_yaml_or_json(tmp, {"version_info": version, "resources": typed})
+    tmp.replace(path)
+    return path
 
 
 TYPE_URLS = {
