@@ -1,7 +1,7 @@
-"""What every command shares: how SOURCE arguments (and, later, live options) become dumps.
+"""What every command shares: how SOURCE arguments and live options become dumps.
 
 Commands call `add_source_arguments` on their parser and `load_dumps` in their `run`; a new kind of source
-(Envoy admin, Kubernetes pod, capture bundle) is added here once and every command gets it.
+is added here once and every command gets it: files, folders, capture bundles (.tar.gz), ``--admin URL``.
 """
 
 from __future__ import annotations
@@ -9,17 +9,33 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from envoyscope.errors import InputError
 from envoyscope.model.dump import ConfigDump
 
 
 def add_source_arguments(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
-    """SOURCE… positional arguments: dump files, folders, bundles, ``-`` for stdin."""
-    parser.add_argument("sources", nargs="+" if required else "*", metavar="SOURCE",
-                        help="dump files (.json, .json.gz), folders or capture bundles; - for stdin")
+    """SOURCE… positional arguments (dump files, folders, bundles, ``-``) and the live sources."""
+    parser.add_argument("sources", nargs="*", metavar="SOURCE",
+                        help="dump files (.json, .json.gz), folders, capture bundles (.tar.gz); - for stdin")
+    live = parser.add_argument_group("live sources")
+    live.add_argument("--admin", action="append", default=[], metavar="URL",
+                      help="an Envoy admin endpoint, e.g. http://127.0.0.1:15000 (repeatable)")
+    live.add_argument("--admin-timeout", type=float, default=15.0, metavar="SECONDS",
+                      help="how long to wait for each admin answer (default 15)")
+    parser.set_defaults(_sources_required=required)
 
 
 def load_dumps(args: argparse.Namespace, progress: Any = None) -> list[ConfigDump]:
-    """Every proxy's dump named by the command line, in the order given."""
+    """Every proxy's dump named by the command line, in the order given: files first, then live sources."""
     from envoyscope.sources.files import load_sources
 
-    return load_sources(list(args.sources))
+    sources = list(getattr(args, "sources", []) or [])
+    admins = list(getattr(args, "admin", []) or [])
+    if not sources and not admins and getattr(args, "_sources_required", True):
+        raise InputError("no source: give dump files or folders, a bundle, or --admin URL")
+    dumps = load_sources(sources) if sources else []
+    if admins:
+        from envoyscope.sources.admin import load_admin
+
+        dumps += [load_admin(url, timeout=args.admin_timeout) for url in admins]
+    return dumps

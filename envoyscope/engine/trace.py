@@ -130,7 +130,7 @@ def pick_start(dumps: list[ConfigDump], wanted: str | None) -> ConfigDump:
 
 
 def proxies_by_ip(dumps: list[ConfigDump], extra: dict[str, str] | None = None) -> dict[str, ConfigDump]:
-    """Which proxy answers at which IP: bootstrap instance IPs, plus ``--proxy NAME=IP`` mappings."""
+    """Which proxy answers at which IP: bootstrap instance IPs, plus ``--proxy NAME=IP`` (or ``NAME=IP:PORT``)."""
     table: dict[str, ConfigDump] = {}
     for dump in dumps:
         for ip in dump.identity.instance_ips:
@@ -177,7 +177,7 @@ def trace(request: TraceRequest, dumps: list[ConfigDump], *, proxy_ips: dict[str
             outcome = result.outcome
             break
         assert result.next_wire is not None and result.endpoint_ip is not None
-        next_proxy = by_ip.get(result.endpoint_ip)
+        next_proxy = by_ip.get(f"{result.endpoint_ip}:{result.next_wire.dst_port}") or by_ip.get(result.endpoint_ip)
         if next_proxy is None:
             outcome = hop_engine.leaves(result)
             break

@@ -105,8 +105,12 @@ def merge_status(dump: ConfigDump, status_dump: ConfigDump) -> ConfigDump:
 def load_sources(sources: list[str]) -> list[ConfigDump]:
     """Every proxy in the given files and folders, status files attached to their dumps."""
     loaded: list[tuple[str, ConfigDump]] = []
+    from envoyscope.sources.bundle import is_bundle, unpack
+
     for source in sources:
         path = Path(source)
+        if source != "-" and is_bundle(path):
+            path = unpack(path)
         if source != "-" and path.is_dir():
             files = sorted(p for p in path.iterdir() if p.is_file() and _is_input(p))
             if not files:
@@ -119,8 +123,10 @@ def load_sources(sources: list[str]) -> list[ConfigDump]:
 
 def _is_input(path: Path) -> bool:
     name = path.name
+    from envoyscope.sources.bundle import AUX_SUFFIXES
+
     return name.endswith((".json", ".json.gz", ".clusters", ".clusters.txt")) and name not in (
-        "manifest.json", "scenario.json")
+        "manifest.json", "scenario.json") and not name.endswith(AUX_SUFFIXES)
 
 
 def pair_status(loaded: list[tuple[str, ConfigDump]]) -> list[ConfigDump]:

@@ -1,0 +1,104 @@
+"""Capture bundles: every proxy's admin answers in one ``.tar.gz`` with a manifest, readable offline later.
+
+Layout (flat, so the unpacked folder is an ordinary SOURCE folder): ``<proxy>.config_dump.json``,
+``<proxy>.clusters.json``, ``<proxy>.server_info.json``, ``<proxy>.certs.json``, ``<proxy>.listeners.json`` and
+``manifest.json`` (identity, labels, IPs, capture time, envoyscope version, sha256 of every file, failures).
+Private keys never enter a bundle: every file is scanned for PEM private key blocks before it is written.
+"""
+
+from __future__ import annotations
+
+import atexit
+import datetime as dt
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from envoyscope import __version__
+from envoyscope.errors import InputError, SourceError
+
+PRIVATE_KEY = re.compile(rb"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S)
+AUX_SUFFIXES = (".server_info.json", ".certs.json", ".listeners.json")
+
+
+@dataclass
+class ProxyCapture:
+    name: str
+    files: dict[str, bytes] = field(default_factory=dict)  # kind (config_dump, clusters, …) → body
+    identity: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+def scrub(body: bytes) -> tuple[bytes, int]:
+    """The body with any PEM private key block replaced, and how many there were."""
+    count = len(PRIVATE_KEY.findall(body))
+    return (PRIVATE_KEY.sub(b"[private key removed by envoyscope]", body), count) if count else (body, 0)
+
+
+def write_bundle(target: Path, captures: list[ProxyCapture], command: list[str],
+                 now: dt.datetime | None = None) -> dict[str, Any]:
+    """Write the bundle atomically; returns the manifest."""
+    now = now or dt.datetime.now(dt.UTC)
+    members: dict[str, bytes] = {}
+    proxies = []
+    for capture in captures:
+        entry: dict[str, Any] = {"name": capture.name, **capture.identity, "files": {}}
+        if capture.error:
+            entry["error"] = capture.error
+        for kind, body in capture.files.items():
+            clean, removed = scrub(body)
+            name = f"{capture.name}.{kind}.json"
+            members[name] = clean
+            entry["files"][name] = {"sha256": hashlib.sha256(clean).hexdigest(), "bytes": len(clean)}
+            if removed:
+                entry.setdefault("private_keys_removed", {})[name] = removed
+        proxies.append(entry)
+    manifest = {"envoyscope_version": __version__, "captured_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "command": command, "proxies": proxies,
+                "failures": [{"proxy": c.name, "error": c.error} for c in captures if c.error]}
+    members["manifest.json"] = json.dumps(manifest, indent=1).encode()
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.resolve().parent)
+    os.close(fd)
+    try:
+        with tarfile.open(tmp, "w:gz") as tar:
+            for name, body in members.items():
+                info = tarfile.TarInfo(name)
+                info.size, info.mtime, info.mode = len(body), int(now.timestamp()), 0o644
+                tar.addfile(info, io.BytesIO(body))
+        os.replace(tmp, target)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise SourceError(f"{target}: cannot write the bundle: {exc.strerror or exc}") from exc
+    return manifest
+
+
+def is_bundle(path: Path) -> bool:
+    return path.is_file() and path.name.endswith((".tar.gz", ".tgz"))
+
+
+def unpack(path: Path) -> Path:
+    """Unpack a bundle into a folder kept until the process ends; refuses unsafe member names."""
+    folder = Path(tempfile.mkdtemp(prefix="envoyscope-bundle-"))
+    atexit.register(shutil.rmtree, folder, True)
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            for member in tar.getmembers():
+                if not member.isfile() or "/" in member.name or member.name.startswith("."):
+                    raise InputError(f"unexpected member `{member.name}` (not an envoyscope bundle)",
+                                     source=str(path))
+                data = tar.extractfile(member)
+                if data is not None:
+                    (folder / member.name).write_bytes(data.read())
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise InputError(f"not a readable .tar.gz bundle ({exc})", source=str(path)) from exc
+    if not (folder / "manifest.json").exists():
+        raise InputError("no manifest.json: not an envoyscope capture bundle", source=str(path))
+    return folder
