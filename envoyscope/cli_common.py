@@ -22,7 +22,18 @@ def add_source_arguments(parser: argparse.ArgumentParser, *, required: bool = Tr
                       help="an Envoy admin endpoint, e.g. http://127.0.0.1:15000 (repeatable)")
     live.add_argument("--admin-timeout", type=float, default=15.0, metavar="SECONDS",
                       help="how long to wait for each admin answer (default 15)")
+    add_kube_arguments(live)
+    live.add_argument("--pod", action="append", default=[], metavar="NS/NAME",
+                      help="a pod's Envoy through a port-forward: NS/NAME, NAME (with -n) or deploy/NAME (repeatable)")
+    live.add_argument("-l", "--selector", help="every Envoy pod matching this label selector (with -n, or all)")
+    live.add_argument("--admin-port", type=int, help="the Envoy admin port in the pod (default 15000, Istio's)")
     parser.set_defaults(_sources_required=required)
+
+
+def add_kube_arguments(group: Any) -> None:
+    group.add_argument("--kubeconfig", help="the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
+    group.add_argument("--context", help="the kubeconfig context to use")
+    group.add_argument("-n", "--namespace", default=None, help="the namespace for --pod NAME and -l (default: default)")
 
 
 def load_dumps(args: argparse.Namespace, progress: Any = None) -> list[ConfigDump]:
@@ -31,11 +42,22 @@ def load_dumps(args: argparse.Namespace, progress: Any = None) -> list[ConfigDum
 
     sources = list(getattr(args, "sources", []) or [])
     admins = list(getattr(args, "admin", []) or [])
-    if not sources and not admins and getattr(args, "_sources_required", True):
-        raise InputError("no source: give dump files or folders, a bundle, or --admin URL")
+    pods = list(getattr(args, "pod", []) or [])
+    selector = getattr(args, "selector", None)
+    if not sources and not admins and not pods and not selector and getattr(args, "_sources_required", True):
+        raise InputError("no source: give dump files or folders, a bundle, --admin URL or --pod NS/NAME")
     dumps = load_sources(sources) if sources else []
     if admins:
         from envoyscope.sources.admin import load_admin
 
         dumps += [load_admin(url, timeout=args.admin_timeout) for url in admins]
+    if pods or selector:
+        from envoyscope.sources.kube import Kube
+
+        kube = Kube(args.kubeconfig, args.context)
+        namespace = args.namespace or "default"
+        targets = [kube.resolve(spec, namespace) for spec in pods]
+        if selector:
+            targets += [p for p in kube.pods(args.namespace, selector) if p.phase == "Running"]
+        dumps += [kube.dump(pod, args.admin_port, timeout=max(args.admin_timeout, 30.0)) for pod in targets]
     return dumps

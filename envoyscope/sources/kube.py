@@ -1,0 +1,241 @@
+"""Kubernetes: find the pods that run an Envoy, and reach their admin port through a port-forward.
+
+Uses the official kubernetes client (kubeconfig, ``--context``, or in-cluster config). The port-forward is the
+client's own WebSocket ``pods/portforward`` (``v4.channel.k8s.io``), no kubectl; httpx speaks HTTP over the
+forwarded socket through an httpcore network backend, so no local port is ever left listening.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpcore
+import httpx
+
+from envoyscope.errors import KubeError
+from envoyscope.model.dump import ConfigDump
+
+ISTIO_ADMIN_PORT = 15000
+GATEWAY_LABELS = ("istio", "gateway.networking.k8s.io/gateway-name", "gateway.istio.io/managed")
+
+
+@dataclass(frozen=True, slots=True)
+class EnvoyPod:
+    namespace: str
+    name: str
+    kind: str  # sidecar | ingressgateway | egressgateway | gateway | waypoint
+    node: str
+    ip: str
+    revision: str
+    ready: str  # "2/2"
+    phase: str
+    admin_port: int = ISTIO_ADMIN_PORT
+
+
+def _config(kubeconfig: str | None, context: str | None) -> Any:
+    from kubernetes import client, config
+    from kubernetes.config.config_exception import ConfigException
+
+    try:
+        if kubeconfig or context or not _in_cluster():
+            config.load_kube_config(config_file=kubeconfig, context=context)
+        else:
+            config.load_incluster_config()
+    except ConfigException as exc:
+        text = str(exc)
+        if "context" in text.lower() and context:
+            raise KubeError(f"kubeconfig: context `{context}` not found ({text})") from exc
+        raise KubeError(f"no usable Kubernetes configuration: {text} — set KUBECONFIG or pass --kubeconfig") from exc
+    except FileNotFoundError as exc:
+        raise KubeError(f"kubeconfig {kubeconfig or '~/.kube/config'} not found") from exc
+    return client.CoreV1Api()
+
+
+def _in_cluster() -> bool:
+    import os
+
+    return bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+
+
+def _api_error(exc: Exception, what: str) -> KubeError:
+    status = getattr(exc, "status", None)
+    if status == 403:
+        return KubeError(f"{what}: forbidden by RBAC (403) — your user needs `get`/`create` on that resource")
+    if status == 404:
+        return KubeError(f"{what}: not found (404)")
+    if status is None:
+        return KubeError(f"{what}: cannot reach the API server ({type(exc).__name__}: {str(exc)[:160]})")
+    return KubeError(f"{what}: the API server answered {status} ({getattr(exc, 'reason', '')})")
+
+
+def classify(pod: dict[str, Any]) -> str | None:
+    """The kind of Envoy a pod runs, or None when it runs none."""
+    labels = (pod.get("metadata") or {}).get("labels") or {}
+    containers = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or ()]
+    istio = labels.get("istio", "")
+    if istio in ("ingressgateway", "egressgateway"):
+        return istio
+    if labels.get("gateway.istio.io/managed") == "istio.io-mesh-controller" or "waypoint" in labels.get(
+            "gateway.networking.k8s.io/gateway-name", ""):
+        return "waypoint"
+    if labels.get("gateway.networking.k8s.io/gateway-name"):
+        return "gateway"
+    if "istio-proxy" in containers:
+        return "sidecar" if len(containers) > 1 or labels.get("app") else "gateway"
+    return None
+
+
+def envoy_pod(pod: dict[str, Any]) -> EnvoyPod | None:
+    kind = classify(pod)
+    if kind is None:
+        return None
+    meta, status = pod.get("metadata") or {}, pod.get("status") or {}
+    statuses = status.get("containerStatuses") or ()
+    labels = meta.get("labels") or {}
+    return EnvoyPod(namespace=str(meta.get("namespace", "")), name=str(meta.get("name", "")), kind=kind,
+                    node=str((pod.get("spec") or {}).get("nodeName", "")), ip=str(status.get("podIP", "")),
+                    revision=str(labels.get("istio.io/rev", "default")),
+                    ready=f"{sum(1 for s in statuses if s.get('ready'))}/{len(statuses)}",
+                    phase=str(status.get("phase", "")))
+
+
+class Kube:
+    """A Kubernetes connection for envoyscope's purposes."""
+
+    def __init__(self, kubeconfig: str | None = None, context: str | None = None) -> None:
+        self.api = _config(kubeconfig, context)
+
+    def _raw(self, call: Any, what: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        from kubernetes.client.exceptions import ApiException
+        from urllib3.exceptions import HTTPError
+
+        try:
+            response = call(*args, _preload_content=False, **kwargs)
+            import json
+
+            return dict(json.loads(response.data))
+        except ApiException as exc:
+            raise _api_error(exc, what) from exc
+        except (HTTPError, OSError) as exc:
+            raise _api_error(exc, what) from exc
+
+    def pods(self, namespace: str | None = None, selector: str | None = None) -> list[EnvoyPod]:
+        """Pods running an Envoy, as the API lists them."""
+        kwargs = {"label_selector": selector} if selector else {}
+        if namespace:
+            doc = self._raw(self.api.list_namespaced_pod, f"pods in {namespace}", namespace, **kwargs)
+        else:
+            doc = self._raw(self.api.list_pod_for_all_namespaces, "pods", **kwargs)
+        found = [envoy_pod(item) for item in doc.get("items") or ()]
+        return sorted((p for p in found if p is not None), key=lambda p: (p.namespace, p.name))
+
+    def resolve(self, spec: str, namespace: str = "default") -> EnvoyPod:
+        """``NS/NAME``, ``NAME``, ``deploy/NAME`` (a running pod of it) → the Envoy pod."""
+        if spec.startswith(("deploy/", "deployment/")):
+            name = spec.split("/", 1)[1]
+            candidates = [p for p in self.pods(namespace) if p.name.startswith(f"{name}-") and p.phase == "Running"]
+            if not candidates:
+                raise KubeError(f"--pod {spec}: no running pod of deployment {name} in {namespace} runs an Envoy")
+            return candidates[0]
+        ns, _, name = spec.rpartition("/")
+        ns = ns or namespace
+        doc = self._raw(self.api.read_namespaced_pod, f"pod {ns}/{name}", name, ns)
+        pod = envoy_pod(doc)
+        if pod is None:
+            raise KubeError(f"--pod {ns}/{name}: the pod runs no Envoy (no istio-proxy container, not a gateway)")
+        if pod.phase != "Running":
+            raise KubeError(f"--pod {ns}/{name}: the pod is {pod.phase or 'not running'}, not Running")
+        return pod
+
+    def transport(self, pod: EnvoyPod, port: int | None = None) -> httpx.BaseTransport:
+        return PortForwardTransport(self.api, pod.namespace, pod.name, port or pod.admin_port)
+
+    def dump(self, pod: EnvoyPod, port: int | None = None, timeout: float = 30.0) -> ConfigDump:
+        from envoyscope.sources.admin import load_admin
+
+        label = f"pod {pod.namespace}/{pod.name}"
+        return load_admin(f"http://{pod.name}.{pod.namespace}:{port or pod.admin_port}", timeout=timeout,
+                          transport=self.transport(pod, port), label=label)
+
+
+class _PortForwardBackend(httpcore.NetworkBackend):
+    """Each HTTP connection is a new port-forward stream to the pod's port (as kubectl port-forward does)."""
+
+    def __init__(self, api: Any, namespace: str, pod: str, port: int) -> None:
+        self.api, self.namespace, self.pod, self.port = api, namespace, pod, port
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options: Any = None) -> httpcore.NetworkStream:
+        from kubernetes.stream import portforward
+        from websocket import WebSocketException
+
+        from envoyscope.errors import AdminError
+
+        try:
+            forward = portforward(self.api.connect_get_namespaced_pod_portforward, self.pod, self.namespace,
+                                  ports=str(self.port))
+        except WebSocketException as exc:
+            status = getattr(exc, "status_code", None)
+            if status == 403:
+                raise KubeError(f"pod {self.namespace}/{self.pod}: forbidden by RBAC (403): port-forward needs "
+                                "`create` on pods/portforward") from exc
+            raise KubeError(f"pod {self.namespace}/{self.pod}: port-forward refused ({exc})") from exc
+        except Exception as exc:  # noqa: BLE001 (the client raises ApiException, OSError, ValueError…)
+            text = " ".join(str(exc).split())
+            if "403" in text:  # the upgrade was refused: "Handshake status 403 Forbidden"
+                raise KubeError(f"pod {self.namespace}/{self.pod}: forbidden by RBAC (403): port-forward needs "
+                                "`create` on pods/portforward") from exc
+            raise KubeError(f"pod {self.namespace}/{self.pod}: port-forward failed ({text[:160]})") from exc
+        sock = forward.socket(self.port)
+        sock.settimeout(timeout)
+        error = forward.error(self.port)
+        if error:
+            raise AdminError(f"pod {self.namespace}/{self.pod}: port {self.port}: {error}")
+        return _ForwardStream(sock, forward)
+
+
+class _ForwardStream(httpcore.NetworkStream):
+    def __init__(self, sock: Any, forward: Any) -> None:
+        self.sock, self.forward = sock, forward
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        self.sock.settimeout(timeout)
+        try:
+            return bytes(self.sock.recv(max_bytes))
+        except TimeoutError as exc:
+            raise httpcore.ReadTimeout(str(exc)) from exc
+        except OSError as exc:
+            raise httpcore.ReadError(str(exc)) from exc
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self.sock.settimeout(timeout)
+        try:
+            self.sock.sendall(buffer)
+        except OSError as exc:
+            raise httpcore.WriteError(str(exc)) from exc
+
+    def close(self) -> None:
+        import contextlib
+
+        self.sock.close()
+        self.forward.close()
+        websocket = getattr(self.forward, "websocket", None)
+        if websocket is not None:  # the client leaves it open when the server side dropped first
+            with contextlib.suppress(Exception):
+                websocket.close()
+            with contextlib.suppress(Exception):
+                if websocket.sock is not None:
+                    websocket.sock.close()
+
+    def get_extra_info(self, info: str) -> Any:
+        return None
+
+
+class PortForwardTransport(httpx.HTTPTransport):
+    """httpx over a Kubernetes port-forward: httpx's own HTTP/1.1 stack with our network backend."""
+
+    def __init__(self, api: Any, namespace: str, pod: str, port: int) -> None:
+        super().__init__()
+        self._pool = httpcore.ConnectionPool(network_backend=_PortForwardBackend(api, namespace, pod, port),
+                                             max_connections=2)

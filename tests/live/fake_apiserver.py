@@ -1,0 +1,217 @@
+"""A loopback stand-in for the Kubernetes API server: no API server can be installed on these machines.
+
+It speaks the real protocol to the real kubernetes client: pod list/get JSON as the API returns them, and the
+``pods/<name>/portforward`` WebSocket upgrade with subprotocol ``v4.channel.k8s.io`` (per port a data channel 0 and
+an error channel 1, each opened by a frame holding the port number as two little-endian bytes), bridged to a real
+TCP port (a real Envoy admin). RBAC refusals and missing pods are configurable.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import socket
+import socketserver
+import struct
+import threading
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def pod(namespace: str, name: str, *, ip: str, labels: dict[str, str], containers: list[str],
+        phase: str = "Running", node: str = "node-1") -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": namespace, "labels": labels, "uid": f"uid-{name}"},
+            "spec": {"nodeName": node, "containers": [{"name": c, "image": f"{c}:1"} for c in containers]},
+            "status": {"phase": phase, "podIP": ip, "containerStatuses": [
+                {"name": c, "ready": phase == "Running", "restartCount": 0, "image": f"{c}:1", "imageID": "",
+                 "started": True, "state": {"running": {}}} for c in containers]}}
+
+
+def status(code: int, reason: str, message: str) -> dict[str, Any]:
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
+            "reason": reason, "code": code}
+
+
+class FakeApiServer:
+    def __init__(self) -> None:
+        self.pods: list[dict[str, Any]] = []
+        self.targets: dict[tuple[str, str], int] = {}  # (namespace, pod) → loopback port the pod's port maps to
+        self.forbid_portforward: set[tuple[str, str]] = set()
+        self.drop_after_bytes: int | None = None  # cut forwarded streams after this many bytes (once)
+        self.forwards = 0
+        outer = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                outer._handle(self.request)
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = int(self.server.server_address[1])
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> FakeApiServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def kubeconfig(self, path: Any, context: str = "lab") -> Any:
+        path.write_text(json.dumps({
+            "apiVersion": "v1", "kind": "Config", "current-context": context,
+            "clusters": [{"name": "lab", "cluster": {"server": f"http://127.0.0.1:{self.port}"}}],
+            "users": [{"name": "lab", "user": {"token": "lab-token"}}],
+            "contexts": [{"name": context, "context": {"cluster": "lab", "user": "lab"}}]}))
+        return path
+
+    # --- HTTP ---
+    def _handle(self, conn: socket.socket) -> None:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return
+            data += chunk
+        head = data.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+        method, target, _ = head[0].split(" ", 2)
+        headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in head[1:])}
+        url = urlparse(target)
+        parts = [p for p in url.path.split("/") if p]
+        query = parse_qs(url.query)
+        if parts[-1:] == ["portforward"] and headers.get("upgrade", "").lower() == "websocket":
+            self._portforward(conn, parts[3], parts[5], int(query.get("ports", ["0"])[0]), headers)
+            return
+        code, body = self._api(method, parts, query)
+        payload = json.dumps(body).encode()
+        conn.sendall(f"HTTP/1.1 {code} {'OK' if code == 200 else 'Error'}\r\nContent-Type: application/json\r\n"
+                     f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n".encode() + payload)
+
+    def _api(self, method: str, parts: list[str], query: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
+        selector = dict(s.split("=", 1) for s in query.get("labelSelector", [""])[0].split(",") if "=" in s)
+
+        def matches(p: dict[str, Any]) -> bool:
+            labels = p["metadata"].get("labels") or {}
+            return all(labels.get(k) == v for k, v in selector.items())
+
+        if parts[:3] == ["api", "v1", "pods"]:
+            return 200, {"kind": "PodList", "apiVersion": "v1", "metadata": {},
+                         "items": [p for p in self.pods if matches(p)]}
+        if parts[:3] == ["api", "v1", "namespaces"] and len(parts) >= 5 and parts[4] == "pods":
+            ns = parts[3]
+            if len(parts) == 5:
+                return 200, {"kind": "PodList", "apiVersion": "v1", "metadata": {},
+                             "items": [p for p in self.pods if p["metadata"]["namespace"] == ns and matches(p)]}
+            for p in self.pods:
+                if p["metadata"]["namespace"] == ns and p["metadata"]["name"] == parts[5]:
+                    return 200, p
+            return 404, status(404, "NotFound", f'pods "{parts[5]}" not found')
+        return 404, status(404, "NotFound", "the server could not find the requested resource")
+
+    # --- WebSocket port-forward ---
+    def _portforward(self, conn: socket.socket, namespace: str, name: str, port: int, headers: dict[str, str]) -> None:
+        if (namespace, name) in self.forbid_portforward:
+            body = json.dumps(status(403, "Forbidden", f'pods "{name}" is forbidden: cannot create resource '
+                                                        '"pods/portforward"')).encode()
+            conn.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Type: application/json\r\nContent-Length: "
+                         + str(len(body)).encode() + b"\r\n\r\n" + body)
+            return
+        accept = base64.b64encode(hashlib.sha1((headers["sec-websocket-key"] + GUID).encode()).digest()).decode()
+        offered = [p.strip() for p in headers.get("sec-websocket-protocol", "").split(",")]
+        if "v4.channel.k8s.io" not in offered:
+            conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+            return
+        conn.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                      f"Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Protocol: v4.channel.k8s.io\r\n\r\n").encode())
+        lo_hi = struct.pack("<H", port)
+        conn.sendall(frame(b"\x00" + lo_hi) + frame(b"\x01" + lo_hi))
+        self.forwards += 1
+        target = self.targets.get((namespace, name))
+        if target is None:
+            conn.sendall(frame(b"\x01" + f"unable to forward port {port}: no such port".encode()) + frame(b"", 8))
+            return
+        upstream = socket.create_connection(("127.0.0.1", target))
+        budget = [self.drop_after_bytes]
+        self.drop_after_bytes = None
+
+        def pump_up() -> None:  # pod → client
+            try:
+                while True:
+                    data = upstream.recv(65536)
+                    if not data:
+                        break
+                    if budget[0] is not None:
+                        if budget[0] <= 0:
+                            break
+                        data = data[: budget[0]]
+                        budget[0] -= len(data)
+                    conn.sendall(frame(b"\x00" + data))
+                conn.sendall(frame(b"", 8))
+            except OSError:
+                pass
+            finally:
+                with _quiet():
+                    conn.shutdown(socket.SHUT_RDWR)
+
+        threading.Thread(target=pump_up, daemon=True).start()
+        try:
+            for opcode, payload in read_frames(conn):
+                if opcode == 8:
+                    break
+                if opcode == 2 and payload[:1] == b"\x00" and len(payload) > 1:
+                    upstream.sendall(payload[1:])
+        finally:
+            upstream.close()
+
+
+class _quiet:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> bool:
+        return True
+
+
+def frame(payload: bytes, opcode: int = 2) -> bytes:
+    """A server frame (unmasked)."""
+    length = len(payload)
+    if length < 126:
+        head = struct.pack("!BB", 0x80 | opcode, length)
+    elif length < 65536:
+        head = struct.pack("!BBH", 0x80 | opcode, 126, length)
+    else:
+        head = struct.pack("!BBQ", 0x80 | opcode, 127, length)
+    return head + payload
+
+
+def read_frames(conn: socket.socket) -> Any:
+    buffer = b""
+
+    def need(count: int) -> bytes:
+        nonlocal buffer
+        while len(buffer) < count:
+            chunk = conn.recv(65536)
+            if not chunk:
+                raise EOFError
+            buffer += chunk
+        out, buffer = buffer[:count], buffer[count:]
+        return out
+
+    try:
+        while True:
+            b1, b2 = need(2)
+            opcode, masked, length = b1 & 0x0F, b2 & 0x80, b2 & 0x7F
+            if length == 126:
+                length = struct.unpack("!H", need(2))[0]
+            elif length == 127:
+                length = struct.unpack("!Q", need(8))[0]
+            mask = need(4) if masked else b"\x00\x00\x00\x00"
+            data = bytes(b ^ mask[i % 4] for i, b in enumerate(need(length)))
+            yield opcode, data
+    except (EOFError, OSError):
+        return
