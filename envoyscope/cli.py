@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if not argv and sys.stdin.isatty() and sys.stdout.isatty():
+        argv = ["tui"]  # `envoyscope` alone, in a terminal, opens the interface
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

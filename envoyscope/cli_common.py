@@ -37,7 +37,10 @@ def add_kube_arguments(group: Any) -> None:
 
 
 def load_dumps(args: argparse.Namespace, progress: Any = None) -> list[ConfigDump]:
-    """Every proxy's dump named by the command line, in the order given: files first, then live sources."""
+    """Every proxy's dump named by the command line, in the order given: files first, then live sources.
+
+    ``progress(done, total, name)``, when given, hears of each file, admin URL and pod as it is read.
+    """
     from envoyscope.sources.files import load_sources
 
     sources = list(getattr(args, "sources", []) or [])
@@ -46,11 +49,14 @@ def load_dumps(args: argparse.Namespace, progress: Any = None) -> list[ConfigDum
     selector = getattr(args, "selector", None)
     if not sources and not admins and not pods and not selector and getattr(args, "_sources_required", True):
         raise InputError("no source: give dump files or folders, a bundle, --admin URL or --pod NS/NAME")
-    dumps = load_sources(sources) if sources else []
+    dumps = load_sources(sources, progress) if sources else []
     if admins:
         from envoyscope.sources.admin import load_admin
 
-        dumps += [load_admin(url, timeout=args.admin_timeout) for url in admins]
+        for done, url in enumerate(admins):
+            if progress:
+                progress(done, len(admins), url)
+            dumps.append(load_admin(url, timeout=args.admin_timeout))
     if pods or selector:
         from envoyscope.sources.kube import Kube
 
@@ -59,5 +65,21 @@ def load_dumps(args: argparse.Namespace, progress: Any = None) -> list[ConfigDum
         targets = [kube.resolve(spec, namespace) for spec in pods]
         if selector:
             targets += [p for p in kube.pods(args.namespace, selector) if p.phase == "Running"]
-        dumps += [kube.dump(pod, args.admin_port, timeout=max(args.admin_timeout, 30.0)) for pod in targets]
+        for done, pod in enumerate(targets):
+            if progress:
+                progress(done, len(targets), f"pod {pod.namespace}/{pod.name}")
+            dumps.append(kube.dump(pod, args.admin_port, timeout=max(args.admin_timeout, 30.0)))
     return dumps
+
+
+def parse_proxy_ips(items: list[str]) -> dict[str, str]:
+    """``--proxy NAME=IP`` (or ``NAME=IP:PORT``), repeatable: treat that endpoint address as proxy NAME."""
+    from envoyscope.errors import TraceError
+
+    proxy_ips = {}
+    for item in items:
+        name, sep, ip = item.partition("=")
+        if not sep or not name or not ip:
+            raise TraceError(f"--proxy {item!r}: expected NAME=IP")
+        proxy_ips[name] = ip
+    return proxy_ips

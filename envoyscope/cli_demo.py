@@ -1,6 +1,6 @@
 """``envoyscope demo``: the bundled sample_dumps/, no cluster needed (what ``make demo`` runs).
 
-In a terminal, with the TUI installed, it opens the TUI on the samples; otherwise (or with ``--text``) it lists
+In a terminal it opens the TUI on the samples; otherwise (or with ``--text``) it lists
 the scenarios, traces every request they hold and prints one verdict per request and the full trace of one.
 """
 
@@ -42,12 +42,14 @@ def run(args: argparse.Namespace) -> int:
     if not scenarios:
         raise InputError(f"{samples}: no scenario.yaml found (the sample dumps are missing)")
     if not args.text and sys.stdout.isatty():
-        try:
-            from envoyscope.tui.app import run_app  # type: ignore[attr-defined]
-        except ImportError:
-            pass
-        else:
-            return int(run_app([str(samples)], note="demo: the bundled sample dumps") or 0)
+        from envoyscope.cli_common import load_dumps
+        from envoyscope.tui.app import run_app
+        from envoyscope.tui.catalog import Catalog
+
+        folders = argparse.Namespace(sources=[str(p.parent) for p in scenarios])
+        catalog = Catalog(lambda progress: load_dumps(folders, progress), f"demo: {samples}")
+        return run_app(catalog, note="the bundled sample dumps, one folder per scenario — t traces from the "
+                                     "selected proxy, ? helps, q quits")
     return text_demo(scenarios, args.show)
 
 

@@ -10,6 +10,7 @@ import dataclasses
 import gzip
 import sys
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -102,11 +103,14 @@ def merge_status(dump: ConfigDump, status_dump: ConfigDump) -> ConfigDump:
     )
 
 
-def load_sources(sources: list[str]) -> list[ConfigDump]:
-    """Every proxy in the given files and folders, status files attached to their dumps."""
-    loaded: list[tuple[str, ConfigDump]] = []
+def load_sources(sources: list[str], progress: Callable[[int, int, str], None] | None = None) -> list[ConfigDump]:
+    """Every proxy in the given files and folders, status files attached to their dumps.
+
+    ``progress(done, total, name)`` is called before each file is read, and once at the end.
+    """
     from envoyscope.sources.bundle import is_bundle, unpack
 
+    inputs: list[tuple[str, str]] = []  # (proxy key, file to read)
     for source in sources:
         path = Path(source)
         if source != "-" and is_bundle(path):
@@ -115,9 +119,16 @@ def load_sources(sources: list[str]) -> list[ConfigDump]:
             files = sorted(p for p in path.iterdir() if p.is_file() and _is_input(p))
             if not files:
                 raise InputError("folder holds no dump files (*.json, *.json.gz, /clusters text)", source=source)
-            loaded.extend((proxy_key(p), load_file(str(p))) for p in files)
+            inputs.extend((proxy_key(p), str(p)) for p in files)
         else:
-            loaded.append((proxy_key(path) if source != "-" else "-", load_file(source)))
+            inputs.append((proxy_key(path) if source != "-" else "-", source))
+    loaded: list[tuple[str, ConfigDump]] = []
+    for done, (key, name) in enumerate(inputs):
+        if progress:
+            progress(done, len(inputs), name)
+        loaded.append((key, load_file(name)))
+    if progress:
+        progress(len(inputs), len(inputs), "")
     return pair_status(loaded)
 
 

@@ -1,0 +1,473 @@
+"""envoyscope's terminal interface (Textual): proxies on the left, their resources in tabs, traces on demand.
+
+The core stays headless: the app arranges what `envoyscope.engine.summary` and `envoyscope.engine.trace` compute.
+Sources are read in worker threads with a progress bar; failures are notifications, never a traceback.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.command import Hit, Hits, Provider
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Footer, Header, Input, Label, ProgressBar, Select, TabbedContent, TabPane
+
+from envoyscope.engine.refs import Node, node_of
+from envoyscope.engine.summary import SUMMARY_KINDS, Row, Table, summarize
+from envoyscope.errors import EnvoyscopeError
+from envoyscope.model.dump import ConfigDump
+from envoyscope.tui.catalog import Catalog, ProxyEntry, describe_changes, load_entry
+from envoyscope.tui.table import SummaryTable
+from envoyscope.tui.trace_view import TraceForm, TraceScreen
+
+TABS = ("listeners", "routes", "clusters", "endpoints", "secrets", "bootstrap")
+assert set(TABS) == set(SUMMARY_KINDS)
+PROXY_COLUMNS = ("PROXY", "TYPE", "ISTIO")
+READY_COLUMN = "READY"  # shown for live proxies (a file is as ready as it was when saved)
+GROUP_COLUMN = "FROM"  # shown when the proxies come from several folders
+ALL = "all"
+
+
+class Commands(Provider):
+    """Every action in the command palette (ctrl+p)."""
+
+    async def search(self, query: str) -> Hits:
+        app = self.app
+        assert isinstance(app, EnvoyscopeApp)
+        actions: list[tuple[str, Callable[[], Any]]] = [(f"Show {tab}", partial(app.show_tab, tab)) for tab in TABS]
+        actions += [("Trace a request", app.action_trace), ("Export the last trace as a report", app.action_export),
+                    ("Refresh the sources", app.action_refresh), ("Filter the table", app.action_filter),
+                    ("Sort the table by the next column", app.action_sort),
+                    ("Next namespace of the proxy list", app.action_next_namespace),
+                    ("Next type of the proxy list", app.action_next_type), ("Help", app.action_help)]
+        matcher = self.matcher(query)
+        for title, callback in actions:
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), callback, help=None)
+
+
+class EnvoyscopeApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "envoyscope"
+    COMMANDS = App.COMMANDS | {Commands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("q", "quit", "Quit"), Binding("slash", "filter", "Filter"), Binding("t", "trace", "Trace"),
+        Binding("e", "export", "Export"), Binding("r", "refresh", "Refresh"), Binding("question_mark", "help", "Help"),
+        Binding("n", "next_namespace", "Namespace", show=False), Binding("y", "next_type", "Type", show=False),
+        Binding("escape", "clear_filter", "Clear filter", show=False),
+        *[Binding(str(i), f"tab('{tab}')", tab.title(), show=False) for i, tab in enumerate(TABS, 1)],
+    ]
+
+    def __init__(self, catalog: Catalog, note: str | None = None, today: dt.date | None = None,
+                 proxy_ips: dict[str, str] | None = None) -> None:
+        super().__init__()
+        self.catalog, self.note, self.today = catalog, note, today
+        self.proxy_ips = proxy_ips or {}  # --proxy NAME=IP: endpoint addresses that are proxies
+        self.entries: list[ProxyEntry] = []
+        self.shown: list[ProxyEntry] = []  # the entries the proxy list shows (namespace and type filters)
+        self.current: ProxyEntry | None = None
+        self.tables: dict[tuple[int, str], Table] = {}  # (id(dump), tab) → summary, computed when first shown
+        self.trace_form = TraceForm()
+        self.loading = True
+
+    @property
+    def main(self) -> Any:
+        """The main screen (proxies and tabs), wherever the user is: detail and trace screens go on top of it."""
+        return self.screen_stack[0]
+
+    MAIN_ONLY = frozenset({"filter", "clear_filter", "sort", "tab", "next_namespace", "next_type"})
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Table actions only where the tables are; the others (trace, export, refresh, help) everywhere."""
+        if action in self.MAIN_ONLY and len(self.screen_stack) > 1:
+            return False
+        return not (action == "refresh" and self.loading)
+
+    # --- layout ---
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Vertical(id="loading"):
+            yield Label("reading the sources…", id="loading-label")
+            yield ProgressBar(id="progress", show_eta=False)
+        with Horizontal(id="main"):
+            with Vertical(id="proxies-pane"):
+                yield Label("[b]proxies[/]  [dim]namespace (n) · type (y)[/]", id="proxies-title")
+                with Horizontal(id="proxy-filters"):
+                    yield Select([(ALL, ALL)], value=ALL, allow_blank=False, id="namespace", prompt="namespace")
+                    yield Select([(ALL, ALL)], value=ALL, allow_blank=False, id="type", prompt="type")
+                yield SummaryTable(id="proxies", max_width=30)
+            with Vertical(id="resources-pane"):
+                yield Label("", id="identity")
+                yield Input(placeholder="filter the table (/) — Esc clears", id="filter")
+                with TabbedContent(id="tabs"):
+                    for tab in TABS:
+                        with TabPane(tab.title(), id=f"tab-{tab}"):
+                            yield Label("", id=f"notes-{tab}", classes="notes")
+                            yield SummaryTable(id=f"table-{tab}")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = self.catalog.description
+        self.main.query_one("#main").display = False
+        self.main.query_one("#filter").display = False
+        if self.note:
+            self.notify(self.note, title="envoyscope", timeout=8)
+        self.load_catalog()
+
+    # --- reading the sources (worker threads) ---
+    def progress(self, done: int, total: int, what: str) -> None:
+        """Called from the worker: move the progress bar (each call replaces the previous text)."""
+        self.call_from_thread(self._progress, done, total, what)
+
+    def _progress(self, done: int, total: int, what: str) -> None:
+        self.main.query_one("#progress", ProgressBar).update(total=max(total, 1), progress=done)
+        label = self.main.query_one("#loading-label", Label)
+        label.update(f"reading {what} ({done + 1}/{total})" if what else "drawing…")
+
+    @work(thread=True, exclusive=True, group="load")
+    def load_catalog(self, refresh: bool = False) -> None:
+        before = [e.dump for e in self.entries if e.dump is not None]
+        wanted = {e.key for e in self.entries if e.dump is not None}
+        try:
+            entries = self.catalog.entries(self.progress)
+            if refresh and self.catalog.live_cluster:
+                for entry in entries:  # read again what was read before
+                    if entry.key in wanted and entry.fetch is not None:
+                        load_entry(entry)
+        except EnvoyscopeError as exc:
+            self.call_from_thread(self._failed, exc)
+            return
+        self.call_from_thread(self._loaded, entries, before if refresh else None)
+
+    def _failed(self, exc: EnvoyscopeError) -> None:
+        self.notify(str(exc), title=exc.title, severity="error", timeout=20)
+        self.loading = False
+        self._show_main()
+
+    def _show_main(self) -> None:
+        self.main.query_one("#loading").display = False
+        self.main.query_one("#main").display = True
+
+    def _loaded(self, entries: list[ProxyEntry], before: list[ConfigDump] | None) -> None:
+        previous = self.current.key if self.current else None
+        self.entries, self.current, self.tables = entries, None, {}
+        self.loading = False
+        catalog_note = getattr(self.catalog, "note", None)
+        if catalog_note and before is None:
+            self.notify(catalog_note, title="envoyscope", timeout=10)
+        if before is not None:
+            after = [e.dump for e in entries if e.dump is not None]
+            self.notify(describe_changes(before, after), title="refreshed", timeout=10)
+        self._fill_proxy_filters()
+        self._show_main()
+        self.fill_proxies()
+        target = next((e for e in self.shown if e.key == previous), self.shown[0] if self.shown else None)
+        if target is not None:
+            self.select(target)
+            self.main.query_one("#proxies", SummaryTable).move_to_ref(("proxy", target.key))
+        self.main.query_one("#proxies", SummaryTable).focus()
+
+    @work(thread=True, exclusive=True, group="fetch")
+    def fetch_entry(self, entry: ProxyEntry) -> None:
+        self.call_from_thread(self.notify, f"reading {entry.source}…", timeout=3)
+        try:
+            load_entry(entry)
+        except EnvoyscopeError as exc:
+            self.call_from_thread(self.notify, str(exc), title=exc.title, severity="error", timeout=15)
+            return
+        self.call_from_thread(self._fetched, entry)
+
+    def _fetched(self, entry: ProxyEntry) -> None:
+        if self.current is entry:
+            self.current = None  # show it again, now with its dump
+            self.select(entry)
+        self.fill_proxies()
+
+    # --- the proxy list ---
+    def _fill_proxy_filters(self) -> None:
+        namespaces = sorted({e.namespace for e in self.entries})
+        kinds = sorted({e.kind for e in self.entries})
+        for select_id, values in (("#namespace", namespaces), ("#type", kinds)):
+            select: Select[str] = self.main.query_one(select_id, Select)
+            old = select.value
+            select.set_options([(ALL, ALL)] + [(v, v) for v in values])
+            select.value = old if old in values else ALL
+
+    def fill_proxies(self) -> None:
+        namespace = self.main.query_one("#namespace", Select).value
+        kind = self.main.query_one("#type", Select).value
+        self.shown = [e for e in self.entries if namespace in (ALL, e.namespace) and kind in (ALL, e.kind)]
+        several = len({e.group for e in self.entries}) > 1
+        live = any(e.ready != "file" for e in self.entries)
+        rows = tuple(Row(((Path(e.group).name,) if several else ()) + (e.name, e.kind, e.istio) + (
+            (e.ready if e.dump is not None or e.fetch is None else f"{e.ready} ⏎",) if live else ()),
+            ("proxy", e.key)) for e in self.shown)
+        columns = ((GROUP_COLUMN,) if several else ()) + PROXY_COLUMNS + ((READY_COLUMN,) if live else ())
+        widget = self.main.query_one("#proxies", SummaryTable)
+        current = self.current.key if self.current else None
+        widget.set_table(Table("proxies", columns, rows))
+        if current:
+            widget.move_to_ref(("proxy", current))
+
+    @on(Select.Changed, "#namespace")
+    @on(Select.Changed, "#type")
+    def proxy_filter_changed(self) -> None:
+        if self.entries:
+            self.fill_proxies()
+
+    def _cycle(self, select_id: str) -> None:
+        select: Select[str] = self.main.query_one(select_id, Select)
+        values = [value for _, value in select._options]  # noqa: SLF001 (Select keeps its options there)
+        index = values.index(select.value) if select.value in values else 0
+        select.value = values[(index + 1) % len(values)]
+
+    def action_next_namespace(self) -> None:
+        self._cycle("#namespace")
+
+    def action_next_type(self) -> None:
+        self._cycle("#type")
+
+    def entry_keyed(self, key: str) -> ProxyEntry | None:
+        return next((e for e in self.entries if e.key == key), None)
+
+    @on(SummaryTable.Highlighted, "#proxies")
+    def proxy_highlighted(self, event: SummaryTable.Highlighted) -> None:
+        entry = self.entry_keyed(event.row.ref[1]) if event.row.ref else None
+        if entry is not None:
+            self.select(entry)
+
+    def select(self, entry: ProxyEntry) -> None:
+        """Show a proxy: its identity and, if its dump has been read, its tables."""
+        if entry is self.current:
+            return
+        self.current = entry
+        label = self.main.query_one("#identity", Label)
+        dump = entry.dump
+        if dump is None:
+            label.update(f"[b]{entry.name}[/]  {entry.kind} · {entry.ready} · [dim]{entry.source}[/]  "
+                         + ("— Enter reads its dump through a port-forward" if entry.fetch else "— not running"))
+        else:
+            ident = dump.identity
+            label.update(f"[b]{ident.name}[/]  {ident.proxy_type} · IPs {', '.join(ident.instance_ips) or '-'} · "
+                         f"Istio {ident.istio_version or '-'} · Envoy {ident.envoy_version or '-'} · "
+                         f"mesh {ident.mesh_id or '-'}  [dim]{dump.source}[/]")
+        self.fill(self.active_tab())
+
+    @property
+    def dump(self) -> ConfigDump | None:
+        return self.current.dump if self.current else None
+
+    # --- the resource tabs ---
+    def table_for(self, dump: ConfigDump, tab: str) -> Table:
+        key = (id(dump), tab)
+        if key not in self.tables:
+            self.tables[key] = summarize(dump, tab, wide=True, today=self.today)
+        return self.tables[key]
+
+    def fill(self, tab: str) -> None:
+        widget = self.main.query_one(f"#table-{tab}", SummaryTable)
+        notes = self.main.query_one(f"#notes-{tab}", Label)
+        dump = self.dump
+        if dump is None:
+            widget.set_table(None)
+            notes.update("")
+            notes.display = False
+            return
+        table = self.table_for(dump, tab)
+        needle = self.main.query_one("#filter", Input).value
+        if widget.table is table:
+            widget.set_filter(needle)
+            return
+        widget.set_table(table, needle)
+        shown = list(table.notes) + (list(dump.notes) if tab in ("listeners", "bootstrap") else [])
+        notes.update("\n".join(f"[yellow]note:[/] {n}" for n in shown[:4]))
+        notes.display = bool(shown)
+
+    @on(TabbedContent.TabActivated, "#tabs")
+    def tab_changed(self) -> None:
+        self.fill(self.active_tab())
+
+    def active_tab(self) -> str:
+        return str(self.main.query_one("#tabs", TabbedContent).active).removeprefix("tab-") or TABS[0]
+
+    def active_table(self) -> SummaryTable:
+        return self.main.query_one(f"#table-{self.active_tab()}", SummaryTable)
+
+    @on(SummaryTable.RowSelected)
+    def open_row(self, event: SummaryTable.RowSelected) -> None:
+        from envoyscope.tui.detail import DetailScreen
+
+        if event.table.id == "proxies":
+            entry = self.entry_keyed(event.row.ref[1]) if event.row.ref else None
+            if entry is not None and entry.dump is None:
+                self.fetch_entry(entry)
+            elif entry is not None:
+                self.show_tab(self.active_tab())
+            return
+        dump = self.dump
+        if dump is None:
+            return
+        node = self.node_for(dump, event.row)
+        if node is None:
+            self.notify("this row has no resource of its own to open", severity="information")
+            return
+        self.push_screen(DetailScreen(dump, node, self.today))
+
+    def node_for(self, dump: ConfigDump, row: Row) -> Node | None:
+        if row.ref is None:
+            if self.active_tab() == "bootstrap" and dump.bootstrap:
+                return Node("bootstrap", dump.identity.name, dump.bootstrap, "configs[bootstrap].bootstrap")
+            return None
+        resource = dump.get(*row.ref)
+        return node_of(resource) if resource is not None else None
+
+    # --- actions ---
+    def show_tab(self, tab: str) -> None:
+        tabs = self.main.query_one("#tabs", TabbedContent)
+        tabs.active = f"tab-{tab}"
+        self.fill(tab)  # now, so that what follows (reveal, tests) sees the rows; TabActivated finds it done
+        self.main.query_one(f"#table-{tab}", SummaryTable).focus()
+
+    def action_tab(self, tab: str) -> None:
+        self.show_tab(tab)
+
+    def action_filter(self) -> None:
+        box = self.main.query_one("#filter", Input)
+        box.display = True
+        box.focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.main.query_one("#filter", Input)
+        if box.value or box.display:
+            box.value = ""
+            box.display = False
+            self.active_table().focus()
+
+    @on(Input.Changed, "#filter")
+    def filter_changed(self, event: Input.Changed) -> None:
+        self.active_table().set_filter(event.value)
+
+    @on(Input.Submitted, "#filter")
+    def filter_done(self) -> None:
+        self.active_table().focus()
+
+    def action_sort(self) -> None:
+        self.active_table().action_sort_next()
+
+    def action_refresh(self) -> None:
+        self.notify("reading the sources again…", timeout=3)
+        self.load_catalog(refresh=True)
+
+    def action_help(self) -> None:
+        from envoyscope.tui.help import HelpScreen
+
+        self.push_screen(HelpScreen())
+
+    # --- traces ---
+    def trace_dumps(self) -> list[ConfigDump]:
+        """The proxies a trace from the current proxy may cross: those read with it (same folder or bundle)."""
+        if self.current is None or self.current.dump is None:
+            return []
+        group = self.current.group
+        return [e.dump for e in self.entries if e.dump is not None and e.group == group]
+
+    def action_trace(self) -> None:
+        if self.current is None:
+            self.notify("nothing loaded to trace through", severity="warning")
+            return
+        hosts = known_hosts(self.trace_dumps())
+        self.push_screen(TraceScreen(self.trace_form, hosts))
+
+    def trace_request(self, request: Any, form: TraceForm) -> None:
+        """Trace from the current proxy (reading gateways first when the proxies are a cluster's pods)."""
+        if self.current is None:
+            raise EnvoyscopeError("no proxy selected to start from")
+        self._trace_worker(request, form, self.current)
+
+    @work(thread=True, exclusive=True, group="trace")
+    def _trace_worker(self, request: Any, form: TraceForm, start: ProxyEntry) -> None:
+        import dataclasses
+
+        from envoyscope.engine.trace import trace
+
+        try:
+            if self.catalog.live_cluster:  # the gateways a request may cross, read before tracing
+                for entry in [start, *[e for e in self.entries if e.is_gateway and e.fetch is not None]]:
+                    if entry.dump is None:
+                        self.call_from_thread(self.notify, f"reading {entry.source} for the trace…", timeout=3)
+                        load_entry(entry)
+            dumps = self.trace_dumps()
+            assert start.dump is not None
+            request = dataclasses.replace(request, from_proxy=start.dump.identity.name)
+            result = trace(request, dumps, proxy_ips=self.proxy_ips)
+        except EnvoyscopeError as exc:
+            self.call_from_thread(self.notify, str(exc), title=exc.title, severity="error")
+            return
+        self.call_from_thread(self._traced, form, result, dumps)
+
+    def _traced(self, form: TraceForm, result: Any, dumps: list[ConfigDump]) -> None:
+        form.result, form.dumps = result, dumps
+        if isinstance(self.screen, TraceScreen):
+            self.screen.show(result)
+            self.screen.query_one("#trace-tree").focus()
+
+    def reveal(self, proxy: str, tab: str, ref: tuple[str, str], prefer: tuple[str, ...] = ()) -> None:
+        """Show ``ref`` in its tab on the proxy named ``proxy`` (from a trace step); `t` brings the trace back."""
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+        entry = next((e for e in self.entries if e.dump is not None and e.dump.identity.name == proxy and
+                      any(e.dump is d for d in self.trace_form.dumps)), None)
+        if entry is None:
+            self.notify(f"{proxy} is not in the proxy list", severity="warning")
+            return
+        if entry not in self.shown:
+            self.main.query_one("#namespace", Select).value = ALL
+            self.main.query_one("#type", Select).value = ALL
+            self.fill_proxies()
+        self.select(entry)
+        self.main.query_one("#proxies", SummaryTable).move_to_ref(("proxy", entry.key))
+        self.show_tab(tab)
+        widget = self.main.query_one(f"#table-{tab}", SummaryTable)
+        refs = [ref, ("endpoint", ref[1])] if tab == "endpoints" else [ref]
+        if not any(widget.move_to_ref(r, prefer) for r in refs):
+            self.notify(f"{ref[0]} `{ref[1]}` has no row in {tab}", severity="warning")
+
+    def action_export(self) -> None:
+        from envoyscope.tui.trace_view import ExportScreen
+
+        if self.trace_form.result is None:
+            self.notify("no trace to export yet: t traces a request", severity="warning")
+            return
+        self.push_screen(ExportScreen(self.trace_form.result, self.trace_form.dumps))
+
+
+def known_hosts(dumps: list[ConfigDump]) -> list[str]:
+    """Hosts a user may want to trace to: route domains with their ports, and cluster FQDNs with theirs."""
+    from envoyscope.model.names import parse_cluster_name
+
+    hosts: set[str] = set()
+    for dump in dumps:
+        for config in dump.route_configs:
+            port = config.name.rsplit(".", 1)[-1] if config.name.rsplit(".", 1)[-1].isdigit() else "80"
+            for vhost in config.raw.get("virtual_hosts") or ():
+                for domain in vhost.get("domains") or ():
+                    if "*" not in domain:
+                        hosts.add(domain if ":" in domain else f"{domain}:{port}")
+        for cluster in dump.clusters:
+            name = parse_cluster_name(cluster.name)
+            if name.host and name.port:
+                hosts.add(f"{name.host}:{name.port}")
+    return sorted(hosts)
+
+
+def run_app(catalog: Catalog, note: str | None = None, proxy_ips: dict[str, str] | None = None) -> int:
+    EnvoyscopeApp(catalog, note=note, proxy_ips=proxy_ips).run()
+    return 0

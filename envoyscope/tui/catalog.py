@@ -1,0 +1,130 @@
+"""Where the TUI's proxies come from: files and admin URLs (loaded at once), or a cluster's pods (loaded when picked).
+
+A `Catalog` lists `ProxyEntry`s; an entry holds its dump once loaded. Files, folders, bundles and ``--admin`` URLs
+are read in full when the app opens (a progress bar counts the inputs); a cluster lists its Envoy pods first and
+reads a pod's dump through the port-forward only when the user selects it, as k9s does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from envoyscope.model.dump import ConfigDump
+
+Progress = Callable[[int, int, str], None]  # (done, total, what is being read)
+
+
+@dataclass(slots=True)
+class ProxyEntry:
+    """One proxy in the list: its identity as far as known, and its dump once read."""
+
+    name: str
+    namespace: str
+    kind: str  # sidecar | gateway | ingressgateway | egressgateway | waypoint | envoy
+    istio: str = "-"
+    ready: str = "-"
+    source: str = ""
+    group: str = "live"  # proxies read together (one folder or bundle, or the live sources) trace together
+    dump: ConfigDump | None = None
+    fetch: Callable[[], ConfigDump] | None = field(default=None, repr=False)
+
+    @classmethod
+    def of_dump(cls, dump: ConfigDump) -> ProxyEntry:
+        ident = dump.identity
+        live = dump.source.startswith(("http://", "https://", "pod "))
+        return cls(name=ident.name, namespace=ident.namespace or "-", kind=ident.proxy_type,
+                   istio=ident.istio_version or "-", ready="live" if live else "file", source=dump.source,
+                   group=group_of(dump.source), dump=dump)
+
+    @property
+    def key(self) -> str:
+        """Unique in the list: the same pod may come from several folders (the demo opens every scenario)."""
+        return f"{self.group}\t{self.name}"
+
+    @property
+    def is_gateway(self) -> bool:
+        return self.kind in ("gateway", "ingressgateway", "egressgateway", "waypoint")
+
+
+class Catalog:
+    """Dumps named on the command line (files, folders, bundles, admin URLs, pods): all read up front."""
+
+    live_cluster = False
+
+    def __init__(self, load: Callable[[Progress | None], list[ConfigDump]], description: str) -> None:
+        self._load, self.description = load, description
+
+    def entries(self, progress: Progress | None = None) -> list[ProxyEntry]:
+        return [ProxyEntry.of_dump(dump) for dump in self._load(progress)]
+
+
+class ClusterCatalog(Catalog):
+    """Every pod of a cluster that runs an Envoy; a pod's dump is read through a port-forward when it is picked."""
+
+    live_cluster = True
+
+    def __init__(self, kube: Any, namespace: str | None = None, admin_port: int | None = None,
+                 description: str = "") -> None:
+        self.kube, self.namespace, self.admin_port = kube, namespace, admin_port
+        self.description = description or f"cluster pods ({namespace or 'all namespaces'})"
+
+    def entries(self, progress: Progress | None = None) -> list[ProxyEntry]:
+        if progress:
+            progress(0, 1, "listing the pods that run an Envoy")
+        pods = self.kube.pods(self.namespace)
+        entries = []
+        for pod in pods:
+            def fetch(pod: Any = pod) -> ConfigDump:
+                return self.kube.dump(pod, self.admin_port)
+
+            entries.append(ProxyEntry(name=f"{pod.name}.{pod.namespace}", namespace=pod.namespace, kind=pod.kind,
+                                      istio=pod.revision, ready=f"{pod.ready} {pod.phase}".strip(),
+                                      source=f"pod {pod.namespace}/{pod.name}",
+                                      fetch=fetch if pod.phase == "Running" else None))
+        if progress:
+            progress(1, 1, f"{len(entries)} Envoy pods")
+        return entries
+
+
+def group_of(source: str) -> str:
+    """The folder a dump file lies in; ``live`` for admin URLs, pods and stdin."""
+    if source.startswith(("http://", "https://", "pod ")) or source in ("-", ""):
+        return "live"
+    return str(Path(source).parent)
+
+
+def load_entry(entry: ProxyEntry) -> ConfigDump:
+    """The entry's dump, reading it now if it has not been read (raises the source's `EnvoyscopeError`)."""
+    if entry.dump is None:
+        from envoyscope.errors import SourceError
+
+        if entry.fetch is None:
+            raise SourceError(f"{entry.source}: the pod is not Running: nothing to read")
+        entry.dump = entry.fetch()
+    return entry.dump
+
+
+def describe_changes(before: list[ConfigDump], after: list[ConfigDump]) -> str:
+    """What changed between two reads, per proxy and kind: added, removed and changed resources."""
+    old = {d.identity.name: d for d in before}
+    lines = []
+    for dump in after:
+        previous = old.pop(dump.identity.name, None)
+        if previous is None:
+            lines.append(f"{dump.identity.name}: new proxy")
+            continue
+        for kind in ("listener", "cluster", "route_config", "endpoint", "secret"):
+            a = {r.name: r.raw for r in previous.of_kind(kind)}
+            b = {r.name: r.raw for r in dump.of_kind(kind)}
+            added, removed = set(b) - set(a), set(a) - set(b)
+            changed = {n for n in set(a) & set(b) if a[n] != b[n]}
+            touched = sorted(added | removed | changed)
+            if touched:
+                more = f" (+{len(touched) - 3} more)" if len(touched) > 3 else ""
+                lines.append(f"{dump.identity.name} {kind}s: +{len(added)} −{len(removed)} ~{len(changed)} "
+                             f"({', '.join(touched[:3])}{more})")
+    lines += [f"{name}: gone" for name in old]
+    return "\n".join(lines) or "nothing changed"

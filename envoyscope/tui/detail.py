@@ -1,0 +1,136 @@
+"""A piece of configuration in full: YAML (private keys redacted), what it is typed as, and what it refers to.
+
+Enter on a link follows it (listener → filter chain → route configuration → virtual host → route → cluster →
+endpoints / secret); Backspace goes back one step.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import ClassVar
+
+import yaml
+from rich.syntax import Syntax
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Label, ListItem, ListView, Static
+
+from envoyscope.engine.refs import Link, Node, links
+from envoyscope.model.certs import redact
+from envoyscope.model.dump import ConfigDump
+
+KIND_TITLES = {"listener": "Listener", "filter_chain": "Filter chain", "route_config": "Route configuration",
+               "virtual_host": "Virtual host", "route": "Route", "cluster": "Cluster", "endpoint": "Endpoints",
+               "secret": "Secret", "scoped_route": "Scoped route", "ecds": "Extension config"}
+TYPE_URLS = {"listener": "envoy.config.listener.v3.Listener", "filter_chain": "envoy.config.listener.v3.FilterChain",
+             "route_config": "envoy.config.route.v3.RouteConfiguration",
+             "virtual_host": "envoy.config.route.v3.VirtualHost", "route": "envoy.config.route.v3.Route",
+             "cluster": "envoy.config.cluster.v3.Cluster", "endpoint": "envoy.config.endpoint.v3.ClusterLoadAssignment",
+             "secret": "envoy.extensions.transport_sockets.tls.v3.Secret"}
+MAX_YAML_LINES = 4000  # a 27,000-endpoint assignment is cut here; the file keeps the rest
+
+
+def to_yaml(node: Node) -> str:
+    text = yaml.safe_dump(redact(node.raw), sort_keys=False, width=110, allow_unicode=True)
+    lines = text.splitlines()
+    if len(lines) > MAX_YAML_LINES:
+        lines = lines[:MAX_YAML_LINES] + [f"# … {len(lines) - MAX_YAML_LINES} more lines (see the dump at {node.path})"]
+    return "\n".join(lines)
+
+
+def typed_note(node: Node) -> str:
+    """How the value decodes against Envoy's protos: which nested extension types are shown as raw JSON."""
+    from envoyscope.model.typed import decode
+
+    url = TYPE_URLS.get(node.kind)
+    if url is None:
+        return ""
+    view = decode(node.raw, "type.googleapis.com/" + url)
+    if view.known and not view.note:
+        return f"checked against {view.type_name}: every field and extension decodes"
+    return f"{view.type_name}: {view.note}" if view.note else f"{view.type_name}: decodes"
+
+
+def certificate_lines(node: Node, today: dt.date) -> list[str]:
+    """Subject, SANs, serial and validity of the certificates a secret holds (never its private key)."""
+    from envoyscope.engine.summary.secrets import secret_items
+    from envoyscope.model.dump import Resource
+    from envoyscope.model.identity import Identity
+
+    holder = ConfigDump(source="", identity=Identity(),
+                        secrets=(Resource("secret", node.name, node.state or "static", node.raw, node.path),))
+    lines = []
+    for item in secret_items(holder):
+        cert = item.cert
+        if cert is None:
+            continue
+        left = cert.days_left(today)
+        state = "[red]expired[/]" if left < 0 else f"[yellow]{left} days left[/]" if left < 30 else f"{left} days left"
+        lines.append(f"[b]{cert.kind}[/] {cert.subject or '-'} · issuer {cert.issuer or '-'} · serial {cert.serial}")
+        lines.append(f"  valid {cert.not_before:%Y-%m-%d} → {cert.not_after:%Y-%m-%d} ({state})"
+                     + (f" · SANs {', '.join(cert.sans)}" if cert.sans else ""))
+    return lines
+
+
+class DetailScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("backspace,escape", "app.pop_screen", "Back"),
+                                             Binding("q", "app.quit", "Quit")]
+
+    def __init__(self, dump: ConfigDump, node: Node, today: dt.date | None = None) -> None:
+        super().__init__()
+        self.dump, self.node = dump, node
+        self.links: list[Link] = links(dump, node)
+        self.today = today or dt.date.today()
+        self.yaml_text = to_yaml(node)
+        self.cert_lines = certificate_lines(node, self.today) if node.kind == "secret" else []
+        self.typed = ""
+
+    def compose(self) -> ComposeResult:
+        node = self.node
+        title = f"{KIND_TITLES.get(node.kind, node.kind)} {node.name}"
+        state = f"{node.state} · " if node.state else ""
+        yield Label(f"[b]{title}[/]  [dim]{self.dump.identity.name} · {state}{node.path}[/]", id="detail-title")
+        with Horizontal():
+            with VerticalScroll(id="detail-yaml"):
+                yield Label("[dim]decoding…[/]", id="detail-typed")
+                if node.kind == "secret":
+                    for line in self.cert_lines or ["[dim]no certificate in this secret[/]"]:
+                        yield Label(line, classes="cert")
+                yield Static(Syntax(self.yaml_text, "yaml", theme="ansi_dark", word_wrap=True), id="detail-body")
+            with Vertical(id="detail-links"):
+                yield Label(f"[b]refers to[/] ({len(self.links)}; Enter follows)" if self.links
+                            else "[b]refers to[/] nothing further")
+                yield ListView(*[ListItem(Label(link.label if link.node else f"[red]missing[/] {link.label}"))
+                                 for link in self.links], id="links")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#links", ListView).focus()
+        self.decode_in_background()
+
+    @work(thread=True, exclusive=True)
+    def decode_in_background(self) -> None:
+        try:
+            note = typed_note(self.node)
+        except Exception as exc:  # noqa: BLE001 (an undecodable value is shown as written, never fatal)
+            note = f"not decoded ({type(exc).__name__}): shown as written"
+        self.app.call_from_thread(self._typed, note)
+
+    def _typed(self, note: str) -> None:
+        self.typed = note
+        if self.is_mounted:
+            self.query_one("#detail-typed", Label).update(f"[dim]{note}[/]" if note else "")
+
+    @on(ListView.Selected, "#links")
+    def follow(self, event: ListView.Selected) -> None:
+        index = event.list_view.index
+        if index is None or not 0 <= index < len(self.links):
+            return
+        link = self.links[index]
+        if link.node is None:
+            self.notify(f"{link.kind} `{link.name}` is not in this dump", severity="warning")
+            return
+        self.app.push_screen(DetailScreen(self.dump, link.node, self.today))

@@ -1,0 +1,215 @@
+"""The Trace screen: a request form, then the trace as a tree — a branch per proxy, a line per decision with its
+reason, the near misses folded under it. Enter on a step shows that resource in its tab; ``e`` exports a report.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from rich.markup import escape
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen, Screen
+from textual.suggester import SuggestFromList
+from textual.widgets import Button, Footer, Input, Label, Select, Static, Tree
+
+from envoyscope.engine.trace import Trace
+from envoyscope.model.dump import ConfigDump
+
+SCHEMES = ("http", "https", "tls", "tcp")
+METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT")
+BAD = {"no_listener", "no_filter_chain", "no_route", "unknown_cluster", "no_healthy_upstream", "blackhole", "reset",
+       "loop"}
+# Where a step's resource is shown: (tab, kind of the row's ref, which Hop field names it)
+STEP_TABS = {"listener": ("listeners", "listener", "listener"),
+             "listener_filters": ("listeners", "listener", "listener"),
+             "filter_chain": ("listeners", "listener", "listener"),
+             "network_filter": ("routes", "route_config", "route_config"),
+             "virtual_host": ("routes", "route_config", "route_config"),
+             "route": ("routes", "route_config", "route_config"),
+             "route_action": ("clusters", "cluster", "cluster"), "cluster": ("clusters", "cluster", "cluster"),
+             "endpoint": ("endpoints", "cluster", "cluster"), "tls": ("clusters", "cluster", "cluster")}
+
+
+@dataclass(slots=True)
+class TraceForm:
+    """What the form holds; kept by the app so the screen reopens as it was left."""
+
+    to: str = ""
+    ip: str = ""
+    method: str = "GET"
+    scheme: str = "http"
+    path: str = "/"
+    headers: str = ""
+    sni: str = ""
+    result: Trace | None = None
+    dumps: list[ConfigDump] = field(default_factory=list)
+
+    def request(self) -> Any:
+        """The `TraceRequest` (ValueError on a bad host:port or header)."""
+        from envoyscope.engine.request import TraceRequest, parse_to
+
+        host, port = parse_to(self.to.strip(), self.scheme)
+        headers = []
+        for item in self.headers.split(";"):
+            if not item.strip():
+                continue
+            name, sep, value = item.partition(":")
+            if not sep or not name.strip():
+                raise ValueError(f"header `{item.strip()}` is not `name: value`")
+            headers.append((name.strip(), value.strip()))
+        return TraceRequest(host=host, port=port, scheme=self.scheme, ip=self.ip.strip() or None,
+                            path=self.path.strip() or "/", method=self.method, headers=tuple(headers),
+                            sni=self.sni.strip() or None)
+
+
+def step_label(step: Any) -> str:
+    name = escape(step.matched) if step.matched else "" if step.kind == "listener_filters" else "[red]none[/]"
+    return f"[b]{step.kind.replace('_', ' ')}[/] {name}  [dim]{escape(step.reason)}[/]"
+
+
+def outcome_label(trace: Trace) -> str:
+    outcome = trace.outcome
+    style = "red" if outcome.kind in BAD else "green" if outcome.kind in ("external", "mesh_internal") else "yellow"
+    code = f" HTTP {outcome.response_code}" if outcome.response_code else ""
+    flags = f" [{outcome.response_flags}]" if outcome.response_flags else ""
+    return f"[b {style}]{outcome.kind}{escape(code + flags)}[/]  {escape(outcome.detail)}"
+
+
+class TraceScreen(Screen[None]):
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "app.pop_screen", "Back"), Binding("ctrl+e", "export", "Export", show=False),
+        Binding("e", "export", "Export"), Binding("ctrl+q", "app.quit", "Quit", show=False)]
+
+    def __init__(self, form: TraceForm, hosts: list[str]) -> None:
+        super().__init__()
+        self.form, self.hosts = form, hosts
+
+    @property
+    def result(self) -> Trace | None:
+        return self.form.result
+
+    def compose(self) -> ComposeResult:
+        form = self.form
+        with Horizontal(classes="trace-form"):
+            yield Input(form.to, placeholder="host:port (completes from the dumps)", id="to",
+                        suggester=SuggestFromList(self.hosts, case_sensitive=False))
+            yield Input(form.ip, placeholder="destination IP (optional)", id="ip")
+            yield Select([(m, m) for m in METHODS], value=form.method, allow_blank=False, id="method")
+            yield Select([(s, s) for s in SCHEMES], value=form.scheme, allow_blank=False, id="scheme")
+            yield Button("Trace", id="run", variant="primary")
+        with Horizontal(classes="trace-form"):
+            yield Input(form.path, placeholder="/path?query", id="path")
+            yield Input(form.headers, placeholder="headers — name: value; name: value", id="headers")
+            yield Input(form.sni, placeholder="SNI (TLS)", id="sni")
+        yield Label("[dim]Enter traces · Enter on a step shows it in its tab · e exports · Esc back[/]",
+                    id="trace-hint")
+        yield Static("", id="trace-verdict")
+        yield Tree("no trace yet: fill the form and press Enter", id="trace-tree")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        if self.form.result is not None:
+            self.show(self.form.result)
+            self.query_one("#trace-tree", Tree).focus()
+        else:
+            self.query_one("#to", Input).focus()
+
+    def read_form(self) -> None:
+        form = self.form
+        for name in ("to", "ip", "path", "headers", "sni"):
+            setattr(form, name, self.query_one(f"#{name}", Input).value)
+        form.method = str(self.query_one("#method", Select).value)
+        form.scheme = str(self.query_one("#scheme", Select).value)
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#run")
+    def run_trace(self) -> None:
+        from envoyscope.errors import EnvoyscopeError
+
+        self.read_form()
+        try:
+            request = self.form.request()
+        except ValueError as exc:
+            self.notify(str(exc), title="cannot trace", severity="error")
+            return
+        app: Any = self.app
+        try:
+            app.trace_request(request, self.form)
+        except EnvoyscopeError as exc:
+            self.notify(str(exc), title=exc.title, severity="error")
+
+    def show(self, result: Trace) -> None:
+        tree: Tree[Any] = self.query_one("#trace-tree", Tree)
+        tree.clear()
+        req = result.request
+        tree.root.set_label(f"[b]{escape(req.method if req.is_http else req.scheme.upper())} {escape(req.host)}:"
+                            f"{req.port}{escape(req.path if req.is_http else '')}[/] → {outcome_label(result)}")
+        for note in result.assumptions:
+            tree.root.add_leaf(f"[dim]assumed: {escape(note)}[/]")
+        for index, hop in enumerate(result.hops, 1):
+            branch = tree.root.add(f"[b]hop {index}: {escape(hop.proxy)}[/]", data=(hop, None), expand=True)
+            for step in hop.steps:
+                node = branch.add(step_label(step), data=(hop, step), expand=False, allow_expand=bool(step.near_misses))
+                for miss in step.near_misses:
+                    node.add_leaf(f"[yellow]near miss[/] {escape(miss.candidate)}: {escape(miss.reason)}",
+                                  data=(hop, step))
+        tree.root.add_leaf(f"outcome: {outcome_label(result)}")
+        tree.root.expand()
+        self.query_one("#trace-verdict", Static).update(f"{len(result.hops)} hop(s) → {outcome_label(result)}")
+
+    @on(Tree.NodeSelected, "#trace-tree")
+    def jump(self, event: Tree.NodeSelected[Any]) -> None:
+        if not event.node.data:
+            return
+        hop, step = event.node.data
+        if step is None or step.kind not in STEP_TABS:
+            return
+        tab, kind, field_name = STEP_TABS[step.kind]
+        name = step.matched if step.kind in ("listener", "cluster") and step.matched else getattr(hop, field_name)
+        if not name:
+            self.notify(f"this step names no {kind}", severity="information")
+            return
+        prefer = tuple(x for x in (hop.virtual_host, hop.route) if x) if tab == "routes" else ()
+        app: Any = self.app
+        app.reveal(hop.proxy, tab, (kind, name), prefer)
+
+    def action_export(self) -> None:
+        if self.form.result is None:
+            self.notify("trace something first", severity="warning")
+            return
+        self.app.push_screen(ExportScreen(self.form.result, self.form.dumps))
+
+
+class ExportScreen(ModalScreen[None]):
+    """Where to write the report; the extension picks Markdown, HTML or JSON (the CLI's --report code)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "app.pop_screen", "Cancel")]
+
+    def __init__(self, result: Trace, dumps: list[ConfigDump]) -> None:
+        super().__init__()
+        self.result, self.dumps = result, dumps
+
+    def compose(self) -> ComposeResult:
+        stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+        with Vertical(id="export"):
+            yield Label("Write the trace report to (.md, .html or .json), Enter writes, Esc cancels:")
+            yield Input(value=f"envoyscope-trace-{stamp}.md", id="export-path")
+
+    @on(Input.Submitted, "#export-path")
+    def write(self, event: Input.Submitted) -> None:
+        from envoyscope.errors import EnvoyscopeError
+        from envoyscope.report.write import write_report
+
+        try:
+            path = write_report(self.result, self.dumps, event.value, argv=["envoyscope", "tui"])
+        except EnvoyscopeError as exc:
+            self.notify(str(exc), title=exc.title, severity="error")
+            return
+        self.app.pop_screen()
+        self.app.notify(f"report written to {Path(path).resolve()}", title="exported")

@@ -1,0 +1,47 @@
+"""What the TUI tests share: an app on some sources, and waiting for Textual's workers."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from typing import Any
+
+from envoyscope.cli_common import load_dumps
+from envoyscope.tui.app import EnvoyscopeApp
+from envoyscope.tui.catalog import Catalog
+from envoyscope.tui.table import SummaryTable
+
+SIZE = (120, 40)
+
+
+def catalog_on(*sources: str) -> Catalog:
+    args = argparse.Namespace(sources=list(sources))
+    return Catalog(lambda progress: load_dumps(args, progress), " ".join(sources))
+
+
+def app_on(*sources: str, **kwargs: Any) -> EnvoyscopeApp:
+    app = EnvoyscopeApp(catalog_on(*sources), **kwargs)
+    app.animation_level = "none"  # tab underlines and scrolling do not animate: the tests need not wait for them
+    return app
+
+
+async def until(pilot: Any, condition: Callable[[], Any], what: str, tries: int = 200) -> None:
+    """Let the app run until ``condition()`` holds (workers answer from threads), or fail saying ``what``."""
+    for _ in range(tries):
+        if condition():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+async def loaded(pilot: Any) -> None:
+    await until(pilot, lambda: not pilot.app.loading, "the sources to load")
+    await pilot.pause()
+
+
+def table(app: EnvoyscopeApp, tab: str) -> SummaryTable:
+    return app.query_one(f"#table-{tab}", SummaryTable)
+
+
+def messages(app: EnvoyscopeApp) -> list[str]:
+    return [n.message for n in app._notifications]
