@@ -68,7 +68,7 @@ def render_all(tables: Sequence[Table], *, with_headers: bool = False) -> str:
 
 
 def identity_header(dump: ConfigDump) -> str:
-    """One line saying which proxy a section is about: type, pod.namespace, IPs, versions, mesh, file."""
+    """One line saying which proxy a section is about: type, pod.namespace, IPs, versions, mesh, server state, file."""
     identity = dump.identity
     parts = [f"== {identity.proxy_type} {identity.name}"]
     if identity.instance_ips:
@@ -79,5 +79,9 @@ def identity_header(dump: ConfigDump) -> str:
         parts.append(f"envoy {identity.envoy_version}")
     if identity.mesh_id:
         parts.append(f"mesh {identity.mesh_id}")
+    server = getattr(dump, "server_info", None)  # a live dump (sources.admin.LiveDump) says how the server is
+    if server is not None:
+        parts.append(f"{server.state}, up {server.uptime_current_epoch}" if server.uptime_current_epoch
+                     else server.state)
     parts.append(f"({dump.source})")
     return "  ".join(parts)

@@ -4,11 +4,20 @@
 and ``/listeners?format=json`` with a timeout, one retry when the connection is reset, gzip, and a size guard.
 Every failure becomes one `AdminError` sentence naming the URL (refused, timed out, not an Envoy, HTTP error).
 A custom ``transport`` (e.g. a Kubernetes port-forward) can be given; httpx does the rest.
+
+``dump()`` (what ``--admin URL`` and ``--pod`` give every command) reads ``/config_dump?include_eds``,
+``/clusters?format=json`` and ``/server_info``: the Envoy version, state (LIVE, DRAINING…), uptime and command-line
+options travel with the dump as a `LiveDump`, and the server's node fills the identity when the bootstrap lacks it
+(e.g. a node id given with ``--service-node``). ``certs()`` and ``listeners()`` read the other two on demand.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+import hashlib
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +26,7 @@ import httpx
 
 from envoyscope.errors import AdminError
 from envoyscope.model.dump import ConfigDump
+from envoyscope.model.identity import identity_from_bootstrap
 from envoyscope.model.parse import parse_document
 
 MAX_BYTES = 512 * 1024 * 1024  # a 9,000-cluster dump is ~60 MB; this leaves room and stops runaway answers
@@ -33,6 +43,65 @@ CAPTURE_PATHS = {
 class Fetched:
     path: str
     body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ServerInfo:
+    """What Envoy's ``/server_info`` says about the running server."""
+
+    version: str  # as Envoy prints it: ``<sha>/1.31.0/Clean/RELEASE/BoringSSL``
+    state: str  # LIVE | DRAINING | PRE_INITIALIZING | INITIALIZING
+    uptime_current_epoch: str  # ``1234s``
+    uptime_all_epochs: str
+    hot_restart_version: str
+    command_line_options: dict[str, Any]
+    node: dict[str, Any]
+
+    @classmethod
+    def from_json(cls, doc: Any, label: str) -> ServerInfo:
+        if not isinstance(doc, dict) or "version" not in doc or "state" not in doc:
+            raise AdminError(f"{label}: /server_info does not look like Envoy's (no version/state)")
+        options, node = doc.get("command_line_options"), doc.get("node")
+        return cls(version=str(doc["version"]), state=str(doc["state"]),
+                   uptime_current_epoch=str(doc.get("uptime_current_epoch", "")),
+                   uptime_all_epochs=str(doc.get("uptime_all_epochs", "")),
+                   hot_restart_version=str(doc.get("hot_restart_version", "")),
+                   command_line_options=options if isinstance(options, dict) else {},
+                   node=node if isinstance(node, dict) else {})
+
+    @property
+    def envoy_version(self) -> str:
+        """The version without the leading commit sha, in the form the bootstrap's build version gives."""
+        head, _, rest = self.version.partition("/")
+        return rest if rest and re.fullmatch(r"[0-9a-f]{40}", head) else self.version
+
+    def summary(self) -> str:
+        """``LIVE, up 3600s, envoy 1.31.0/Clean/RELEASE/BoringSSL``: one phrase for a header."""
+        parts = [self.state]
+        if self.uptime_current_epoch:
+            parts.append(f"up {self.uptime_current_epoch}")
+        if self.envoy_version:
+            parts.append(f"envoy {self.envoy_version}")
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class LiveDump(ConfigDump):
+    """A dump read from a running Envoy, with what its ``/server_info`` said at the time."""
+
+    server_info: ServerInfo | None = None
+
+
+def with_server_info(dump: ConfigDump, info: ServerInfo) -> LiveDump:
+    """The dump as a `LiveDump`; the server's node fills the identity when the bootstrap names no node."""
+    identity = dump.identity
+    if not identity.node_id and info.node:
+        identity = identity_from_bootstrap({"node": info.node})
+    if identity.envoy_version in ("", "0.0.0") and info.envoy_version:
+        identity = dataclasses.replace(identity, envoy_version=info.envoy_version)
+    fields = {f.name: getattr(dump, f.name) for f in dataclasses.fields(ConfigDump) if f.name != "_index"}
+    fields["identity"] = identity
+    return LiveDump(**fields, server_info=info)
 
 
 class AdminClient:
@@ -99,27 +168,47 @@ class AdminClient:
         except ValueError as exc:
             raise AdminError(f"{self.label}{path}: the answer is not JSON — not an Envoy admin endpoint?") from exc
 
-    def server_info(self) -> dict[str, Any]:
-        info = self.get_json("/server_info")
-        if not isinstance(info, dict) or "version" not in info or "state" not in info:
-            raise AdminError(f"{self.label}: /server_info does not look like Envoy's (no version/state)")
-        return info
+    def server_info(self) -> ServerInfo:
+        """``/server_info``: version, state, uptime, command-line options and the node."""
+        return ServerInfo.from_json(self.get_json(CAPTURE_PATHS["server_info"]), self.label)
 
-    def dump(self) -> ConfigDump:
-        """The proxy's config dump with EDS, and /clusters health merged in."""
+    def certs(self) -> list[dict[str, Any]]:
+        """``/certs``: the certificates the server holds (``ca_cert`` and ``cert_chain`` of each TLS context)."""
+        doc = self.get_json(CAPTURE_PATHS["certs"])
+        if not isinstance(doc, dict) or not isinstance(doc.get("certificates", []), list):
+            raise AdminError(f"{self.label}/certs: answered, but not like Envoy (no `certificates` list)")
+        return list(doc.get("certificates") or [])
+
+    def listeners(self) -> list[dict[str, Any]]:
+        """``/listeners?format=json``: each listener's name and the addresses it is bound to."""
+        doc = self.get_json(CAPTURE_PATHS["listeners"])
+        if not isinstance(doc, dict) or not isinstance(doc.get("listener_statuses", []), list):
+            raise AdminError(f"{self.label}/listeners: answered, but not like Envoy (no `listener_statuses`)")
+        return list(doc.get("listener_statuses") or [])
+
+    def dump(self) -> LiveDump:
+        """The proxy's config dump with EDS, /clusters health merged in, and /server_info attached."""
         from envoyscope.sources.files import merge_status
 
-        doc = self.get_json(CAPTURE_PATHS["config_dump"])
+        fetched = self.get(CAPTURE_PATHS["config_dump"])
+        captured_at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        try:
+            doc = json.loads(fetched.body)
+        except ValueError as exc:
+            raise AdminError(f"{self.label}{fetched.path}: the answer is not JSON — not an Envoy admin endpoint?"
+                             ) from exc
         if not isinstance(doc, dict) or "configs" not in doc:
             raise AdminError(f"{self.label}/config_dump: answered, but not like Envoy (no `configs`)")
-        dump = parse_document(doc, self.label)
+        # Provenance for reports: the hash of the bytes Envoy sent and when they were read.
+        dump = dataclasses.replace(parse_document(doc, self.label), sha256=hashlib.sha256(fetched.body).hexdigest(),
+                                   captured_at=captured_at, _index={})
         clusters = self.get_json(CAPTURE_PATHS["clusters"])
-        if not clusters:  # an Envoy with no cluster at all answers {}
-            return dump
-        return merge_status(dump, parse_document(clusters, f"{self.label}/clusters"))
+        if clusters:  # an Envoy with no cluster at all answers {}
+            dump = merge_status(dump, parse_document(clusters, f"{self.label}/clusters"))
+        return with_server_info(dump, self.server_info())
 
 
 def load_admin(url: str, *, timeout: float = 15.0, transport: httpx.BaseTransport | None = None,
-               label: str | None = None) -> ConfigDump:
+               label: str | None = None) -> LiveDump:
     with AdminClient(url, timeout=timeout, transport=transport, label=label) as client:
         return client.dump()

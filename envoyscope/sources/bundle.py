@@ -9,6 +9,8 @@ Private keys never enter a bundle: every file is scanned for PEM private key blo
 from __future__ import annotations
 
 import atexit
+import base64
+import binascii
 import datetime as dt
 import hashlib
 import io
@@ -26,6 +28,8 @@ from envoyscope import __version__
 from envoyscope.errors import InputError, SourceError
 
 PRIVATE_KEY = re.compile(rb"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S)
+BASE64_PEM = re.compile(rb'"(LS0tLS1CRUdJTi[A-Za-z0-9+/]*={0,2})"')  # base64 of "-----BEGIN"
+REMOVED = b"[private key removed by envoyscope]"
 AUX_SUFFIXES = (".server_info.json", ".certs.json", ".listeners.json")
 
 
@@ -38,9 +42,27 @@ class ProxyCapture:
 
 
 def scrub(body: bytes) -> tuple[bytes, int]:
-    """The body with any PEM private key block replaced, and how many there were."""
+    """The body with every PEM private key block replaced, and how many there were.
+
+    Both forms a JSON answer can hold are found: the PEM text itself (``inline_string``, with its newlines
+    escaped) and the PEM base64-encoded as one string (``inline_bytes``, which starts ``LS0tLS1CRUdJTi``).
+    """
     count = len(PRIVATE_KEY.findall(body))
-    return (PRIVATE_KEY.sub(b"[private key removed by envoyscope]", body), count) if count else (body, 0)
+    if count:
+        body = PRIVATE_KEY.sub(REMOVED, body)
+
+    def encoded(match: re.Match[bytes]) -> bytes:
+        nonlocal count
+        try:
+            decoded = base64.b64decode(match.group(1), validate=True)
+        except (binascii.Error, ValueError):
+            return match.group(0)
+        if not PRIVATE_KEY.search(decoded):
+            return match.group(0)
+        count += 1
+        return b'"' + REMOVED + b'"'
+
+    return BASE64_PEM.sub(encoded, body), count
 
 
 def write_bundle(target: Path, captures: list[ProxyCapture], command: list[str],
@@ -63,7 +85,8 @@ def write_bundle(target: Path, captures: list[ProxyCapture], command: list[str],
         proxies.append(entry)
     manifest = {"envoyscope_version": __version__, "captured_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "command": command, "proxies": proxies,
-                "failures": [{"proxy": c.name, "error": c.error} for c in captures if c.error]}
+                "failures": [{"proxy": c.name, "source": c.identity.get("source", c.name), "error": c.error}
+                             for c in captures if c.error]}
     members["manifest.json"] = json.dumps(manifest, indent=1).encode()
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.resolve().parent)
     os.close(fd)
@@ -84,9 +107,27 @@ def is_bundle(path: Path) -> bool:
     return path.is_file() and path.name.endswith((".tar.gz", ".tgz"))
 
 
+# Every folder `unpack` made, and the bundle it came from: reports name the bundle, not the temporary folder.
+UNPACKED: dict[Path, Path] = {}
+
+
+def bundle_origin(source: str) -> tuple[Path, str, dict[str, Any]] | None:
+    """For a file read from an unpacked bundle: (the bundle, the member's name, the bundle's manifest)."""
+    path = Path(source)
+    bundle = UNPACKED.get(path.parent)
+    if bundle is None:
+        return None
+    try:
+        manifest = json.loads((path.parent / "manifest.json").read_bytes())
+    except (OSError, ValueError):
+        manifest = {}
+    return bundle, path.name, manifest if isinstance(manifest, dict) else {}
+
+
 def unpack(path: Path) -> Path:
     """Unpack a bundle into a folder kept until the process ends; refuses unsafe member names."""
     folder = Path(tempfile.mkdtemp(prefix="envoyscope-bundle-"))
+    UNPACKED[folder] = path
     atexit.register(shutil.rmtree, folder, True)
     try:
         with tarfile.open(path, "r:*") as tar:

@@ -3,18 +3,26 @@
 Uses the official kubernetes client (kubeconfig, ``--context``, or in-cluster config). The port-forward is the
 client's own WebSocket ``pods/portforward`` (``v4.channel.k8s.io``), no kubectl; httpx speaks HTTP over the
 forwarded socket through an httpcore network backend, so no local port is ever left listening.
+
+The admin port is the pod's own: ``proxyAdminPort`` of the ``proxy.istio.io/config`` annotation, else Istio's 15000;
+``--admin-port`` overrides both. ``deploy/NAME`` reads the Deployment (apps/v1) for its selector and keeps the pods
+whose ReplicaSet owner is ``NAME-<pod-template-hash>``, so ``sleep`` never picks a pod of ``sleep-v2``.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpcore
 import httpx
 
 from envoyscope.errors import KubeError
-from envoyscope.model.dump import ConfigDump
+
+if TYPE_CHECKING:
+    from envoyscope.sources.admin import AdminClient, LiveDump
 
 ISTIO_ADMIN_PORT = 15000
 GATEWAY_LABELS = ("istio", "gateway.networking.k8s.io/gateway-name", "gateway.istio.io/managed")
@@ -31,6 +39,14 @@ class EnvoyPod:
     ready: str  # "2/2"
     phase: str
     admin_port: int = ISTIO_ADMIN_PORT
+    labels: tuple[tuple[str, str], ...] = ()
+    ips: tuple[str, ...] = ()  # status.podIPs (IPv4 and IPv6 of a dual-stack pod), else podIP
+    owners: tuple[tuple[str, str], ...] = ()  # (kind, name) of metadata.ownerReferences
+
+    @property
+    def is_gateway(self) -> bool:
+        """An ingress, egress or Gateway-API gateway (waypoints are the mesh's, not gateways)."""
+        return self.kind in ("ingressgateway", "egressgateway", "gateway")
 
 
 def _config(kubeconfig: str | None, context: str | None) -> Any:
@@ -70,20 +86,53 @@ def _api_error(exc: Exception, what: str) -> KubeError:
 
 
 def classify(pod: dict[str, Any]) -> str | None:
-    """The kind of Envoy a pod runs, or None when it runs none."""
+    """The kind of Envoy a pod runs, or None when it runs none.
+
+    Istio's gateways carry ``istio=ingressgateway|egressgateway``; pods Istio deploys for a Gateway-API Gateway
+    carry ``gateway.networking.k8s.io/gateway-name``, and for a waypoint also the class ``istio-waypoint`` (or the
+    mesh controller's ``gateway.istio.io/managed``); a sidecar is an injected ``istio-proxy`` beside the app.
+    """
     labels = (pod.get("metadata") or {}).get("labels") or {}
     containers = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or ()]
     istio = labels.get("istio", "")
     if istio in ("ingressgateway", "egressgateway"):
         return istio
-    if labels.get("gateway.istio.io/managed") == "istio.io-mesh-controller" or "waypoint" in labels.get(
-            "gateway.networking.k8s.io/gateway-name", ""):
+    gateway_name = labels.get("gateway.networking.k8s.io/gateway-name", "")
+    if (labels.get("gateway.networking.k8s.io/gateway-class-name") == "istio-waypoint"
+            or labels.get("gateway.istio.io/managed") == "istio.io-mesh-controller"
+            or (gateway_name and "waypoint" in gateway_name)):
         return "waypoint"
-    if labels.get("gateway.networking.k8s.io/gateway-name"):
+    if gateway_name:
         return "gateway"
     if "istio-proxy" in containers:
         return "sidecar" if len(containers) > 1 or labels.get("app") else "gateway"
     return None
+
+
+def admin_port(annotations: dict[str, Any]) -> int:
+    """The admin port Istio gives the proxy: ``proxyAdminPort`` of ``proxy.istio.io/config``, else 15000."""
+    import yaml
+
+    text = annotations.get("proxy.istio.io/config")
+    if not text:
+        return ISTIO_ADMIN_PORT
+    try:
+        config = yaml.safe_load(str(text))
+    except yaml.YAMLError:
+        return ISTIO_ADMIN_PORT
+    port = config.get("proxyAdminPort") if isinstance(config, dict) else None
+    return port if isinstance(port, int) and 0 < port < 65536 else ISTIO_ADMIN_PORT
+
+
+def revision(labels: dict[str, Any], annotations: dict[str, Any]) -> str:
+    """The Istio revision: the ``istio.io/rev`` label, else the injector's ``sidecar.istio.io/status``, else default."""
+    if labels.get("istio.io/rev"):
+        return str(labels["istio.io/rev"])
+    try:
+        injected = json.loads(str(annotations.get("sidecar.istio.io/status") or "{}"))
+    except ValueError:
+        injected = {}
+    return str(injected.get("revision") or "default") if isinstance(injected, dict) else "default"
 
 
 def envoy_pod(pod: dict[str, Any]) -> EnvoyPod | None:
@@ -93,11 +142,27 @@ def envoy_pod(pod: dict[str, Any]) -> EnvoyPod | None:
     meta, status = pod.get("metadata") or {}, pod.get("status") or {}
     statuses = status.get("containerStatuses") or ()
     labels = meta.get("labels") or {}
+    annotations = meta.get("annotations") or {}
+    ips = tuple(str(i.get("ip")) for i in status.get("podIPs") or () if isinstance(i, dict) and i.get("ip"))
+    if not ips and status.get("podIP"):
+        ips = (str(status["podIP"]),)
+    owners = tuple((str(o.get("kind", "")), str(o.get("name", ""))) for o in meta.get("ownerReferences") or ())
     return EnvoyPod(namespace=str(meta.get("namespace", "")), name=str(meta.get("name", "")), kind=kind,
                     node=str((pod.get("spec") or {}).get("nodeName", "")), ip=str(status.get("podIP", "")),
-                    revision=str(labels.get("istio.io/rev", "default")),
+                    revision=revision(labels, annotations),
                     ready=f"{sum(1 for s in statuses if s.get('ready'))}/{len(statuses)}",
-                    phase=str(status.get("phase", "")))
+                    phase=str(status.get("phase", "")), admin_port=admin_port(annotations),
+                    labels=tuple(sorted((str(k), str(v)) for k, v in labels.items())), ips=ips, owners=owners)
+
+
+def label_selector(selector: dict[str, Any]) -> str:
+    """A LabelSelector object (``matchLabels``, ``matchExpressions``) as the string ``labelSelector`` takes."""
+    terms = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
+    for expr in selector.get("matchExpressions") or ():
+        key, op, values = expr.get("key", ""), expr.get("operator", ""), ",".join(expr.get("values") or ())
+        terms.append({"In": f"{key} in ({values})", "NotIn": f"{key} notin ({values})", "Exists": key,
+                      "DoesNotExist": f"!{key}"}.get(op, key))
+    return ",".join(terms)
 
 
 class Kube:
@@ -112,13 +177,13 @@ class Kube:
 
         try:
             response = call(*args, _preload_content=False, **kwargs)
-            import json
-
             return dict(json.loads(response.data))
         except ApiException as exc:
             raise _api_error(exc, what) from exc
         except (HTTPError, OSError) as exc:
             raise _api_error(exc, what) from exc
+        except ValueError as exc:
+            raise KubeError(f"{what}: the API server's answer is not JSON") from exc
 
     def pods(self, namespace: str | None = None, selector: str | None = None) -> list[EnvoyPod]:
         """Pods running an Envoy, as the API lists them."""
@@ -130,13 +195,34 @@ class Kube:
         found = [envoy_pod(item) for item in doc.get("items") or ()]
         return sorted((p for p in found if p is not None), key=lambda p: (p.namespace, p.name))
 
+    def gateways(self) -> list[EnvoyPod]:
+        """Every ingress, egress and Gateway-API gateway pod of the cluster, running or not."""
+        return [p for p in self.pods() if p.is_gateway]
+
+    def deployment_pods(self, name: str, namespace: str) -> list[EnvoyPod]:
+        """The Envoy pods of a Deployment: its selector's pods whose ReplicaSet is ``NAME-<pod-template-hash>``."""
+        from kubernetes import client
+
+        apps = client.AppsV1Api(self.api.api_client)
+        doc = self._raw(apps.read_namespaced_deployment, f"deployment {namespace}/{name}", name, namespace)
+        selector = label_selector((doc.get("spec") or {}).get("selector") or {})
+        if not selector:
+            raise KubeError(f"deployment {namespace}/{name} has no selector")
+
+        def owned(pod: EnvoyPod) -> bool:
+            template_hash = dict(pod.labels).get("pod-template-hash")
+            return bool(template_hash) and ("ReplicaSet", f"{name}-{template_hash}") in pod.owners
+
+        return [p for p in self.pods(namespace, selector) if owned(p)]
+
     def resolve(self, spec: str, namespace: str = "default") -> EnvoyPod:
-        """``NS/NAME``, ``NAME``, ``deploy/NAME`` (a running pod of it) → the Envoy pod."""
-        if spec.startswith(("deploy/", "deployment/")):
-            name = spec.split("/", 1)[1]
-            candidates = [p for p in self.pods(namespace) if p.name.startswith(f"{name}-") and p.phase == "Running"]
+        """``NS/NAME``, ``NAME``, ``deploy/NAME`` or ``NS/deploy/NAME`` (a running pod of it) → the Envoy pod."""
+        match = re.fullmatch(r"(?:([^/]+)/)?(?:deploy|deployment|deployments)/([^/]+)", spec)
+        if match:
+            ns, name = match.group(1) or namespace, match.group(2)
+            candidates = [p for p in self.deployment_pods(name, ns) if p.phase == "Running"]
             if not candidates:
-                raise KubeError(f"--pod {spec}: no running pod of deployment {name} in {namespace} runs an Envoy")
+                raise KubeError(f"--pod {spec}: no running pod of deployment {ns}/{name} runs an Envoy")
             return candidates[0]
         ns, _, name = spec.rpartition("/")
         ns = ns or namespace
@@ -151,12 +237,17 @@ class Kube:
     def transport(self, pod: EnvoyPod, port: int | None = None) -> httpx.BaseTransport:
         return PortForwardTransport(self.api, pod.namespace, pod.name, port or pod.admin_port)
 
-    def dump(self, pod: EnvoyPod, port: int | None = None, timeout: float = 30.0) -> ConfigDump:
-        from envoyscope.sources.admin import load_admin
+    def client(self, pod: EnvoyPod, port: int | None = None, timeout: float = 30.0) -> AdminClient:
+        """An admin client of the pod's Envoy over a port-forward (for /certs, /listeners, captures…)."""
+        from envoyscope.sources.admin import AdminClient
 
-        label = f"pod {pod.namespace}/{pod.name}"
-        return load_admin(f"http://{pod.name}.{pod.namespace}:{port or pod.admin_port}", timeout=timeout,
-                          transport=self.transport(pod, port), label=label)
+        port = port or pod.admin_port
+        return AdminClient(f"http://{pod.name}.{pod.namespace}:{port}", timeout=timeout,
+                           transport=self.transport(pod, port), label=f"pod {pod.namespace}/{pod.name}")
+
+    def dump(self, pod: EnvoyPod, port: int | None = None, timeout: float = 30.0) -> LiveDump:
+        with self.client(pod, port, timeout) as admin:
+            return admin.dump()
 
 
 class _PortForwardBackend(httpcore.NetworkBackend):
@@ -169,8 +260,6 @@ class _PortForwardBackend(httpcore.NetworkBackend):
                     socket_options: Any = None) -> httpcore.NetworkStream:
         from kubernetes.stream import portforward
         from websocket import WebSocketException
-
-        from envoyscope.errors import AdminError
 
         try:
             forward = portforward(self.api.connect_get_namespaced_pod_portforward, self.pod, self.namespace,
@@ -189,24 +278,37 @@ class _PortForwardBackend(httpcore.NetworkBackend):
             raise KubeError(f"pod {self.namespace}/{self.pod}: port-forward failed ({text[:160]})") from exc
         sock = forward.socket(self.port)
         sock.settimeout(timeout)
-        error = forward.error(self.port)
-        if error:
-            raise AdminError(f"pod {self.namespace}/{self.pod}: port {self.port}: {error}")
-        return _ForwardStream(sock, forward)
+        stream = _ForwardStream(sock, forward, f"pod {self.namespace}/{self.pod}", self.port)
+        stream.raise_forward_error()
+        return stream
 
 
 class _ForwardStream(httpcore.NetworkStream):
-    def __init__(self, sock: Any, forward: Any) -> None:
-        self.sock, self.forward = sock, forward
+    def __init__(self, sock: Any, forward: Any, label: str, port: int) -> None:
+        self.sock, self.forward, self.label, self.port = sock, forward, label, port
+
+    def raise_forward_error(self) -> None:
+        """What the error channel said (e.g. nothing listens on that port in the pod), as one sentence."""
+        from envoyscope.errors import AdminError
+
+        error = self.forward.error(self.port)
+        if error:
+            text = " ".join(str(error).split())
+            raise AdminError(f"{self.label}: nothing answers on port {self.port} in the pod (the port-forward said: "
+                             f"{text[:200]}) — is that the admin port? (--admin-port)")
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         self.sock.settimeout(timeout)
         try:
-            return bytes(self.sock.recv(max_bytes))
+            data = bytes(self.sock.recv(max_bytes))
         except TimeoutError as exc:
             raise httpcore.ReadTimeout(str(exc)) from exc
-        except OSError as exc:
+        except OSError as exc:  # the stream broke: when the pod side refused, the error channel says why
+            self.raise_forward_error()
             raise httpcore.ReadError(str(exc)) from exc
+        if not data:  # the stream ended: the same
+            self.raise_forward_error()
+        return data
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
         self.sock.settimeout(timeout)

@@ -79,8 +79,10 @@ def file_source(path: Path) -> dict[str, Any]:
 class EnvoyProcess:
     """One Envoy on loopback. Use as a context manager; `admin_url` answers once started."""
 
-    def __init__(self, name: str, workdir: Path, bootstrap: dict[str, Any], *, log_level: str = "warning") -> None:
+    def __init__(self, name: str, workdir: Path, bootstrap: dict[str, Any], *, log_level: str = "warning",
+                 extra_args: tuple[str, ...] = ()) -> None:
         self.name = name
+        self.extra_args = extra_args  # more command-line options, e.g. ("--service-node", "x")
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.admin_port = free_port()
@@ -103,7 +105,7 @@ class EnvoyProcess:
         with self.stderr_path.open("wb") as stderr:  # the child keeps its own copy of the descriptor
             self.process = subprocess.Popen(
                 [binary, "-c", str(config), "--use-dynamic-base-id", "-l", self.log_level,
-                 "--disable-hot-restart", "--concurrency", "1", "--file-flush-interval-msec", "10"],
+                 "--disable-hot-restart", "--concurrency", "1", "--file-flush-interval-msec", "10", *self.extra_args],
                 stdout=stderr, stderr=stderr, cwd=self.workdir,
             )
         self.wait_ready()

@@ -22,13 +22,32 @@ GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
 def pod(namespace: str, name: str, *, ip: str, labels: dict[str, str], containers: list[str],
-        phase: str = "Running", node: str = "node-1") -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": name, "namespace": namespace, "labels": labels, "uid": f"uid-{name}"},
+        phase: str = "Running", node: str = "node-1", annotations: dict[str, str] | None = None,
+        replica_set: str | None = None, ips: list[str] | None = None) -> dict[str, Any]:
+    """A pod as the API returns it; ``replica_set`` makes it owned by that ReplicaSet (as a Deployment's pods are)."""
+    metadata: dict[str, Any] = {"name": name, "namespace": namespace, "labels": labels, "uid": f"uid-{name}"}
+    if annotations:
+        metadata["annotations"] = annotations
+    if replica_set:
+        metadata["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": replica_set,
+                                        "uid": f"uid-{replica_set}", "controller": True,
+                                        "blockOwnerDeletion": True}]
+    pod_ips = [{"ip": i} for i in (ips or ([ip] if ip else []))]
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata,
             "spec": {"nodeName": node, "containers": [{"name": c, "image": f"{c}:1"} for c in containers]},
-            "status": {"phase": phase, "podIP": ip, "containerStatuses": [
+            "status": {"phase": phase, "podIP": ip, "podIPs": pod_ips, "containerStatuses": [
                 {"name": c, "ready": phase == "Running", "restartCount": 0, "image": f"{c}:1", "imageID": "",
                  "started": True, "state": {"running": {}}} for c in containers]}}
+
+
+def deployment(namespace: str, name: str, match_labels: dict[str, str]) -> dict[str, Any]:
+    """An apps/v1 Deployment as the API returns it (the fields envoyscope reads, and the ones the client needs)."""
+    return {"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": namespace, "uid": f"uid-{name}"},
+            "spec": {"replicas": 1, "selector": {"matchLabels": match_labels},
+                     "template": {"metadata": {"labels": match_labels},
+                                  "spec": {"containers": [{"name": name, "image": f"{name}:1"}]}}},
+            "status": {"replicas": 1, "readyReplicas": 1}}
 
 
 def status(code: int, reason: str, message: str) -> dict[str, Any]:
@@ -39,7 +58,10 @@ def status(code: int, reason: str, message: str) -> dict[str, Any]:
 class FakeApiServer:
     def __init__(self) -> None:
         self.pods: list[dict[str, Any]] = []
-        self.targets: dict[tuple[str, str], int] = {}  # (namespace, pod) → loopback port the pod's port maps to
+        self.deployments: list[dict[str, Any]] = []
+        # (namespace, pod) → the loopback port any forwarded port reaches, or {pod port: loopback port}
+        self.targets: dict[tuple[str, str], int | dict[int, int]] = {}
+        self.requested: list[tuple[str, str, int]] = []  # every port-forward asked for: (namespace, pod, port)
         self.forbid_portforward: set[tuple[str, str]] = set()
         self.drop_after_bytes: int | None = None  # cut forwarded streams after this many bytes (once)
         self.forwards = 0
@@ -62,12 +84,17 @@ class FakeApiServer:
         self.server.shutdown()
         self.server.server_close()
 
-    def kubeconfig(self, path: Any, context: str = "lab") -> Any:
+    def kubeconfig(self, path: Any, context: str = "lab", *, others: dict[str, int] | None = None) -> Any:
+        """A kubeconfig whose ``context`` points here; ``others`` adds contexts pointing at other loopback ports
+        (the first of them becomes the current context, so only ``--context`` reaches this server)."""
+        others = others or {}
+        clusters = [{"name": context, "cluster": {"server": f"http://127.0.0.1:{self.port}"}}]
+        clusters += [{"name": name, "cluster": {"server": f"http://127.0.0.1:{port}"}} for name, port in others.items()]
         path.write_text(json.dumps({
-            "apiVersion": "v1", "kind": "Config", "current-context": context,
-            "clusters": [{"name": "lab", "cluster": {"server": f"http://127.0.0.1:{self.port}"}}],
+            "apiVersion": "v1", "kind": "Config", "current-context": next(iter(others), context),
+            "clusters": clusters,
             "users": [{"name": "lab", "user": {"token": "lab-token"}}],
-            "contexts": [{"name": context, "context": {"cluster": "lab", "user": "lab"}}]}))
+            "contexts": [{"name": c["name"], "context": {"cluster": c["name"], "user": "lab"}} for c in clusters]}))
         return path
 
     # --- HTTP ---
@@ -111,6 +138,11 @@ class FakeApiServer:
                 if p["metadata"]["namespace"] == ns and p["metadata"]["name"] == parts[5]:
                     return 200, p
             return 404, status(404, "NotFound", f'pods "{parts[5]}" not found')
+        if parts[:4] == ["apis", "apps", "v1", "namespaces"] and len(parts) == 7 and parts[5] == "deployments":
+            for d in self.deployments:
+                if d["metadata"]["namespace"] == parts[4] and d["metadata"]["name"] == parts[6]:
+                    return 200, d
+            return 404, status(404, "NotFound", f'deployments.apps "{parts[6]}" not found')
         return 404, status(404, "NotFound", "the server could not find the requested resource")
 
     # --- WebSocket port-forward ---
@@ -131,7 +163,9 @@ class FakeApiServer:
         lo_hi = struct.pack("<H", port)
         conn.sendall(frame(b"\x00" + lo_hi) + frame(b"\x01" + lo_hi))
         self.forwards += 1
-        target = self.targets.get((namespace, name))
+        self.requested.append((namespace, name, port))
+        mapped = self.targets.get((namespace, name))
+        target = mapped.get(port) if isinstance(mapped, dict) else mapped
         if target is None:
             conn.sendall(frame(b"\x01" + f"unable to forward port {port}: no such port".encode()) + frame(b"", 8))
             return
