@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import re
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -141,11 +142,41 @@ def redact(value: Any, parent: str | None = None) -> Any:
     if isinstance(value, list):
         return [redact(item, parent) for item in value]
     if not isinstance(value, dict):
-        return value
+        return _scrub_text(value) if isinstance(value, str) else value
     out = {}
     for key, child in value.items():
         out[key] = _blank(child) if _is_secret_field(parent, key) else redact(child, key)
     return out
+
+
+# A PEM private key anywhere in a string (a certificate_chain holding cert and key, a key pasted in metadata…),
+# and strings that are base64 of one (inline_bytes); an unterminated block is cut to the end of the string.
+_PEM_KEY = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|\Z)", re.S)
+_BASE64 = re.compile(r"[A-Za-z0-9+/=\s]{40,}")
+
+
+def scrub_private_keys(value: Any) -> Any:
+    """A copy of ``value`` in which no string holds a private key, whatever field it is in."""
+    if isinstance(value, str):
+        return _scrub_text(value)
+    if isinstance(value, list | tuple):
+        return [scrub_private_keys(item) for item in value]
+    if isinstance(value, dict):
+        return {key: scrub_private_keys(child) for key, child in value.items()}
+    return value
+
+
+def _scrub_text(text: str) -> str:
+    if "PRIVATE KEY" in text:
+        text = _PEM_KEY.sub(REDACTED, text)
+    if len(text) >= 40 and _BASE64.fullmatch(text):
+        try:
+            decoded = base64.b64decode("".join(text.split()), validate=True)
+        except ValueError:
+            return text
+        if b"PRIVATE KEY" in decoded:
+            return REDACTED
+    return text
 
 
 def _blank(value: Any) -> Any:

@@ -54,6 +54,10 @@ class ConfigDump:
     sections: frozenset[str] = frozenset()
     notes: tuple[str, ...] = ()
     _index: dict[tuple[str, str], Resource] = field(default_factory=dict, repr=False, compare=False)
+    # Set by the source when it knows them (admin/Kubernetes fetches): the sha256 of the bytes it read, and
+    # when it read them (RFC 3339). Empty otherwise; the report then works them out from the file.
+    sha256: str = ""
+    captured_at: str = ""
 
     def __post_init__(self) -> None:
         for kind in KINDS:

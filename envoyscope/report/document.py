@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -94,23 +95,63 @@ def _hop(index: int, hop: Hop, dump: ConfigDump | None, today: dt.date) -> dict[
             "certificates": _certificates(hop, dump, today)}
 
 
-def _provenance(dumps: list[ConfigDump], argv: list[str], now: dt.datetime) -> dict[str, Any]:
+def _utc(seconds: float) -> str:
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _origin(dump: ConfigDump, mtime: Callable[[Path], float]) -> dict[str, Any]:
+    """Where a dump's bytes came from, their sha256 and when they were captured (and how that time is known).
+
+    A bundle member names the bundle and takes the capture time and sha256 its manifest recorded; a source that
+    read the bytes itself (admin URL, Kubernetes pod) says so in the dump; a plain file is hashed here, and its
+    modification time is the best capture time there is.
+    """
+    from envoyscope.sources.bundle import bundle_origin
+
+    origin = bundle_origin(dump.source)
+    if origin is not None:
+        bundle, member, manifest = origin
+        recorded: dict[str, Any] = next((entry["files"][member] for entry in manifest.get("proxies") or ()
+                         if isinstance(entry, dict) and member in (entry.get("files") or {})), {})
+        sha = recorded.get("sha256") or hashlib.sha256(Path(dump.source).read_bytes()).hexdigest()
+        stamp = manifest.get("captured_at")
+        return {"source": str(bundle), "member": member, "sha256": sha, "captured_at": stamp,
+                "captured_at_basis": "bundle_manifest" if stamp else None}
+    if dump.sha256 or dump.captured_at:
+        return {"source": dump.source, "sha256": dump.sha256 or None, "captured_at": dump.captured_at or None,
+                "captured_at_basis": "fetched" if dump.captured_at else None}
+    path = Path(dump.source)
+    if dump.source != "-" and path.is_file():
+        return {"source": dump.source, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+                "captured_at": _utc(mtime(path)), "captured_at_basis": "file_mtime"}
+    return {"source": dump.source, "sha256": None, "captured_at": None, "captured_at_basis": None}
+
+
+def _provenance(dumps: list[ConfigDump], argv: list[str], now: dt.datetime,
+                mtime: Callable[[Path], float]) -> dict[str, Any]:
     sources = []
     for dump in dumps:
-        path = Path(dump.source)
-        sha = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
         stamps = [r.last_updated for kind in ("listener", "cluster", "route_config", "endpoint")
                   for r in dump.of_kind(kind) if r.last_updated]
         ident = dump.identity
-        sources.append({"source": dump.source, "sha256": sha, "proxy": ident.name, "proxy_type": ident.proxy_type,
+        origin = _origin(dump, mtime)
+        sources.append({**origin, "proxy": ident.name, "proxy_type": ident.proxy_type,
                         "node_id": ident.node_id, "instance_ips": list(ident.instance_ips),
                         "istio_version": ident.istio_version, "envoy_version": ident.envoy_version,
-                        "captured_at": max(stamps) if stamps else None})
+                        "last_config_update": max(stamps) if stamps else None})
     return {"envoyscope_version": __version__, "command": argv, "generated_at": rfc3339(now), "sources": sources}
 
 
-def build_document(trace: Trace, dumps: list[ConfigDump], argv: list[str], now: dt.datetime) -> dict[str, Any]:
-    """The report's content as plain data (also the body of the JSON report)."""
+def _file_mtime(path: Path) -> float:
+    return path.stat().st_mtime
+
+
+def build_document(trace: Trace, dumps: list[ConfigDump], argv: list[str], now: dt.datetime,
+                   mtime: Callable[[Path], float] | None = None) -> dict[str, Any]:
+    """The report's content as plain data (also the body of the JSON report).
+
+    ``mtime`` gives a file's modification time (default: the file system's), so tests can fix it.
+    """
     by_name = {d.identity.name: d for d in dumps}
     level, sentence = verdict(trace)
     outcome = trace.outcome
@@ -123,7 +164,7 @@ def build_document(trace: Trace, dumps: list[ConfigDump], argv: list[str], now: 
         "path": diagram_path(trace),
         "hops": [_hop(i, hop, by_name.get(hop.proxy), now.date()) for i, hop in enumerate(trace.hops, 1)],
         "outcome": {**outcome.to_json(), "meaning": OUTCOME_KINDS.get(outcome.kind, "")},
-        "provenance": _provenance(dumps, argv, now),
+        "provenance": _provenance(dumps, argv, now, mtime or _file_mtime),
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from envoyscope.report.markdown import captured, source_name
 from envoyscope.report.svg import render_svg
 
 CSS = """
@@ -15,7 +16,7 @@ h1{font-size:1.4rem}h2{font-size:1.15rem;border-bottom:1px solid #ccd;padding-bo
 table{border-collapse:collapse;margin:.6rem 0;font-size:.9rem}td,th{border:1px solid #ccd;padding:.25rem .5rem;
 text-align:left;vertical-align:top}th{background:#f3f5f8}code,pre{font-family:ui-monospace,monospace;font-size:.85rem}
 pre{background:#f6f8fa;padding:.6rem;overflow-x:auto}.diagram{overflow-x:auto;border:1px solid #dde;padding:.5rem}
-.miss{color:#8a5a00}
+.miss{color:#8a5a00}td{overflow-wrap:anywhere}
 @media print{body{margin:0;max-width:none}.diagram{overflow:visible}details>summary{list-style:none}
 h2{break-after:avoid}table,pre,svg{break-inside:avoid}}
 """
@@ -77,7 +78,7 @@ def render_html(doc: dict[str, Any]) -> str:
             f"<p>envoyscope {_e(p['envoyscope_version'])}, generated {_e(p['generated_at'])}, command: "
             f"<code>{_e(' '.join(p['command']))}</code></p>",
             _table(["source", "proxy", "type", "Istio", "Envoy", "captured", "sha256"],
-                   [[s["source"], s["proxy"], s["proxy_type"], s["istio_version"], s["envoy_version"],
-                     s["captured_at"], s["sha256"]] for s in p["sources"]]),
+                   [[source_name(s), s["proxy"], s["proxy_type"], s["istio_version"], s["envoy_version"],
+                     captured(s), s["sha256"]] for s in p["sources"]]),
             "</body></html>"]
     return "\n".join(out) + "\n"

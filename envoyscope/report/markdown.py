@@ -5,6 +5,20 @@ from __future__ import annotations
 from typing import Any
 
 ICON = {"ok": "✅", "notice": "⚠️", "error": "❌"}
+BASIS = {"bundle_manifest": "bundle manifest", "file_mtime": "file modification time", "fetched": "fetched"}
+
+
+def source_name(src: dict[str, Any]) -> str:
+    """A source as people read it: the file, or the bundle and the file inside it."""
+    return f"{src['source']} › {src['member']}" if src.get("member") else str(src["source"])
+
+
+def captured(src: dict[str, Any]) -> str:
+    """The capture time and how it is known: ``2026-11-01T12:00:00Z (bundle manifest)``."""
+    if not src["captured_at"]:
+        return ""
+    basis = BASIS.get(src.get("captured_at_basis") or "")
+    return f"{src['captured_at']} ({basis})" if basis else str(src["captured_at"])
 
 
 def _cell(value: Any) -> str:
@@ -71,7 +85,7 @@ def render_markdown(doc: dict[str, Any]) -> str:
     out += ["## Provenance", "", f"envoyscope {prov['envoyscope_version']}, generated {prov['generated_at']}, "
             f"command: `{' '.join(prov['command'])}`", "",
             "| source | proxy | type | Istio | Envoy | captured | sha256 |", "|---|---|---|---|---|---|---|"]
-    out += [f"| {_cell(src['source'])} | {_cell(src['proxy'])} | {_cell(src['proxy_type'])} | "
-            f"{_cell(src['istio_version'])} | {_cell(src['envoy_version'])} | {_cell(src['captured_at'])} | "
-            f"{_cell((src['sha256'] or '')[:16])} |" for src in prov["sources"]]
+    out += [f"| {_cell(source_name(src))} | {_cell(src['proxy'])} | {_cell(src['proxy_type'])} | "
+            f"{_cell(src['istio_version'])} | {_cell(src['envoy_version'])} | {_cell(captured(src))} | "
+            f"{_cell(src['sha256'])} |" for src in prov["sources"]]
     return "\n".join(out) + "\n"

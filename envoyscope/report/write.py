@@ -5,11 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from envoyscope.engine.trace import Trace
 from envoyscope.errors import ReportError
+from envoyscope.model.certs import scrub_private_keys
 from envoyscope.model.dump import ConfigDump
 
 FORMATS = {".md": "markdown", ".markdown": "markdown", ".html": "html", ".htm": "html", ".json": "json"}
@@ -28,17 +30,19 @@ def report_format(path: str) -> str:
 
 
 def render_report(trace: Trace, dumps: list[ConfigDump], fmt: str, argv: list[str], *, redact: bool = False,
-                  now: dt.datetime | None = None) -> str:
+                  now: dt.datetime | None = None, mtime: Callable[[Path], float] | None = None) -> str:
     from envoyscope.report.document import build_document
 
     now = now or dt.datetime.now(dt.UTC)
-    doc = build_document(trace, dumps, list(argv), now)
+    doc = build_document(trace, dumps, list(argv), now, mtime)
     trace_json: dict[str, Any] = trace.to_json()
+    # Excerpts are redacted field by field (model.certs.redact); this catches a key in any other string too.
+    doc, trace_json = scrub_private_keys(doc), scrub_private_keys(trace_json)
     if redact:
         from envoyscope.report.redact import Redactor
 
-        pods = [d.identity.pod for d in dumps] + [d.identity.name for d in dumps]
-        redactor = Redactor([p for p in pods if p])
+        # Bare pod names: `sleep-7f8d9c6b5d-x2x7k.default` reads `pod-1.default`, the namespace stays.
+        redactor = Redactor([d.identity.pod for d in dumps if d.identity.pod])
         doc, trace_json = redactor.apply(doc), redactor.apply(trace_json)
     if fmt == "markdown":
         from envoyscope.report.markdown import render_markdown
