@@ -1,8 +1,11 @@
 """``envoyscope clusters|listeners|routes|endpoints|secrets|bootstrap|all SOURCE… [-o short|wide|json|yaml]``.
 
-The summaries of ``istioctl proxy-config``, with its filters, on any number of dumps: one section per proxy
-(headed by who the proxy is) when several are given. Notes about missing sections go to stderr; the tables
-and the JSON/YAML go to stdout.
+The summaries of ``istioctl proxy-config``, with its filters, on any number of dumps. Every table is headed by who
+the proxy is (`identity_header`: proxy type, pod.namespace, IPs, Istio and Envoy versions, mesh id, file). With
+several proxies the header opens each one's section on stdout. With one, it goes to stderr, before the table:
+stdout then stays exactly what ``istioctl proxy-config`` prints, so what its users pipe into grep, awk or diff
+keeps working, while a terminal still shows the header. ``--no-header`` leaves it out. Notes about missing
+sections go to stderr; the tables and the JSON/YAML go to stdout.
 """
 
 from __future__ import annotations
@@ -59,13 +62,16 @@ def register(subparsers: Any) -> None:
                                        description=help_text)
         add_source_arguments(parser)
         parser.add_argument("-o", "--output", choices=("short", "wide", "json", "yaml"), default="short",
-                            help="short: istioctl's columns (default); wide: more columns; json/yaml: the resources")
+                            help="short: istioctl's columns (default); wide: more columns (TLS, the Istio config "
+                                 "behind each cluster, decoded SNI names, route clusters); json/yaml: the resources")
         for name in FILTERS[command]:
             parser.add_argument(f"--{name}", type=int if name == "port" else str, default=None,
                                 help=_FILTER_HELP[name])
         if command in ("secrets", "all"):
             parser.add_argument("--today", type=_date, default=None, metavar="YYYY-MM-DD",
                                 help="judge certificate validity on this day instead of today")
+        parser.add_argument("--no-header", action="store_true",
+                            help="leave out the line saying which proxy a table is about (on stderr for one proxy)")
         if command == "all":
             parser.add_argument("--with-headers", action="store_true", help="head each summary with its kind")
         parser.set_defaults(func=run, summary_kind=command)
@@ -102,13 +108,15 @@ def run(args: argparse.Namespace) -> int:
     notes: list[str] = []
     for dump in dumps:
         if kind == "all":
-            tables = summarize_all(dump, filters, wide=wide, today=today)
+            tables = summarize_all(dump, filters, wide=wide, today=today, istio_config=wide)
             text = render_all(tables, with_headers=getattr(args, "with_headers", False))
         else:
-            tables = (summarize(dump, kind, filters, wide=wide, today=today),)
+            tables = (summarize(dump, kind, filters, wide=wide, today=today, istio_config=wide),)
             text = render_table(tables[0])
         if len(dumps) > 1:
             text = f"{identity_header(dump)}\n{text}"
+        elif not getattr(args, "no_header", False):
+            print(identity_header(dump), file=sys.stderr, flush=True)
         sections.append(text)
         prefix = f"{dump.source}: " if len(dumps) > 1 else ""
         notes.extend(f"{prefix}{note}" for table in tables for note in table.notes)

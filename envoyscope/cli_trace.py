@@ -94,7 +94,18 @@ def run(args: argparse.Namespace) -> int:
             raise TraceError(f"--proxy {item!r}: expected NAME=IP")
         proxy_ips[name] = ip
     dumps = load_dumps(args)
-    result = trace(request, dumps, proxy_ips=proxy_ips)
+    try:
+        result = trace(request, dumps, proxy_ips=proxy_ips)
+    except (AttributeError, TypeError, KeyError, ValueError, IndexError) as exc:
+        # The engine reads resources as Envoy writes them; parsing checks the fields it knows to read
+        # (envoyscope.model.shape). If a field it does not know of has the wrong type, the fault is the input's:
+        # say which resource and where. If every resource has the shape its proto says, this is a bug: re-raise.
+        from envoyscope.model.typed import malformed_resource
+
+        malformed = malformed_resource(dumps)
+        if malformed is None:
+            raise
+        raise malformed from exc
     if args.output == "json":
         import orjson
 

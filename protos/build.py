@@ -1,7 +1,8 @@
 """Generate envoyscope/model/_protos/*_pb2.py from protos/*.proto: ``make protos``.
 
 Uses grpcio-tools' bundled protoc, so nothing but the test extras is needed. The generated modules are
-committed; tests/typed/test_protos_current.py fails when they no longer match what this script produces.
+committed; tests/typed/test_typed.py::test_generated_modules_are_current fails when they no longer match what this
+script produces (protoc's own version, which grpcio-tools brings, aside).
 """
 
 from __future__ import annotations

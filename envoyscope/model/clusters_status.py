@@ -20,7 +20,11 @@ _FLAG_FIELDS = {
     "pending_active_hc": "pending_active_hc",
     "excluded_via_immediate_hc_fail": "excluded_via_immediate_hc_fail",
     "active_hc_timeout": "active_hc_timeout",
+    "eds_status_draining": "eds_health_status",
 }
+# What the text form's EDS flags say the EDS health status is (the JSON form gives it as eds_health_status).
+_EDS_BY_FLAG = (("eds_status_draining", "DRAINING"), ("failed_eds_health", "UNHEALTHY"),
+                ("degraded_eds_health", "DEGRADED"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +32,7 @@ class HostStatus:
     cluster: str
     address: str  # ip:port, or a pipe path / internal address as Envoy names it
     eds_health: str = "HEALTHY"  # HEALTHY | UNHEALTHY | DRAINING | TIMEOUT | DEGRADED | UNKNOWN
-    flags: tuple[str, ...] = ()  # Envoy's health flags (failed_outlier_check, failed_active_hc, ...)
+    flags: tuple[str, ...] = ()  # Envoy's health flags (failed_outlier_check, failed_active_hc, eds_status_draining…)
     weight: int = 1
     priority: int = 0
     locality: str = ""  # region/zone/sub_zone
@@ -38,7 +42,8 @@ class HostStatus:
     @property
     def healthy(self) -> bool:
         """Whether Envoy would send traffic here: no failure flag and EDS does not say otherwise."""
-        bad = {"failed_active_hc", "failed_outlier_check", "failed_eds_health", "pending_dynamic_removal"}
+        bad = {"failed_active_hc", "failed_outlier_check", "failed_eds_health", "pending_dynamic_removal",
+               "eds_status_draining"}
         return not (bad & set(self.flags)) and self.eds_health in ("HEALTHY", "UNKNOWN", "DEGRADED")
 
     @property
@@ -86,7 +91,9 @@ def _locality(locality: dict[str, Any] | None) -> str:
 def _flags(health: dict[str, Any]) -> tuple[str, ...]:
     flags = [flag for flag, key in _FLAG_FIELDS.items() if key != "eds_health_status" and health.get(key)]
     eds = health.get("eds_health_status", "HEALTHY")
-    if eds in ("UNHEALTHY", "DRAINING", "TIMEOUT"):
+    if eds == "DRAINING":  # Envoy's text form says eds_status_draining, not failed_eds_health
+        flags.append("eds_status_draining")
+    elif eds in ("UNHEALTHY", "TIMEOUT"):
         flags.append("failed_eds_health")
     elif eds == "DEGRADED":
         flags.append("degraded_eds_health")
@@ -161,11 +168,7 @@ def clusters_status_from_text(text: str) -> ClustersStatus:
     for name, address in order:
         fact = facts[(name, address)]
         flags = tuple(flag for flag in fact.get("health_flags", "healthy").split("/") if flag and flag != "healthy")
-        eds = "HEALTHY"
-        if "failed_eds_health" in flags:
-            eds = "UNHEALTHY"
-        elif "degraded_eds_health" in flags:
-            eds = "DEGRADED"
+        eds = next((status for flag, status in _EDS_BY_FLAG if flag in flags), "HEALTHY")
         locality = "/".join(fact.get(key, "") for key in ("region", "zone", "sub_zone")).rstrip("/")
         known = {"health_flags", "weight", "priority", "region", "zone", "sub_zone", "canary", "success_rate",
                  "local_origin_success_rate", "hostname"}

@@ -57,6 +57,25 @@ def describe_special(name: str) -> str | None:
     return SPECIAL_CLUSTERS.get(name)
 
 
+def special_kind(name: str) -> str | None:
+    """``passthrough``, ``blackhole`` or ``inbound-passthrough`` for Istio's special clusters, else None."""
+    if name == PASSTHROUGH:
+        return "passthrough"
+    if name == BLACKHOLE:
+        return "blackhole"
+    if name in INBOUND_PASSTHROUGH:
+        return "inbound-passthrough"
+    return None
+
+
+def describe_sni(sni: str) -> str:
+    """An SNI as Istio builds it, with the cluster it names: ``outbound_.80_.v1_.r.ns (outbound|80|v1|r.ns)``."""
+    cluster = parse_sni(sni)
+    if cluster is None:
+        return sni
+    return f"{sni} ({cluster.direction}|{cluster.port}|{cluster.subset}|{cluster.host})"
+
+
 @dataclass(frozen=True, slots=True)
 class IstioConfig:
     """The Istio object behind an Envoy resource, from its ``istio`` filter metadata."""
@@ -85,8 +104,20 @@ def istio_configs(resource: dict[str, Any]) -> tuple[IstioConfig, ...]:
     for path in paths:
         parts = path.strip("/").split("/")
         if len(parts) >= 4 and parts[-4] == "namespaces":
-            kind = "".join(word.capitalize() for word in parts[-2].split("-"))
-            kind = {"Virtualservice": "VirtualService", "Destinationrule": "DestinationRule",
-                    "Serviceentry": "ServiceEntry"}.get(kind, kind)
-            out.append(IstioConfig(kind=kind, namespace=parts[-3], name=parts[-1]))
+            out.append(IstioConfig(kind=config_kind(parts[-2]), namespace=parts[-3], name=parts[-1]))
     return tuple(out)
+
+
+# The kinds Istio names in config paths: older Istio wrote `virtual-service`, newer writes `virtualservices`.
+_KINDS = {kind.lower(): kind for kind in (
+    "VirtualService", "DestinationRule", "ServiceEntry", "Sidecar", "Gateway", "EnvoyFilter", "WorkloadEntry",
+    "HTTPRoute", "GRPCRoute", "TCPRoute", "TLSRoute", "AuthorizationPolicy", "PeerAuthentication")}
+
+
+def config_kind(segment: str) -> str:
+    """``virtual-service`` / ``virtualservices`` / ``httproutes`` -> ``VirtualService`` / ``HTTPRoute``."""
+    word = segment.replace("-", "").lower()
+    for candidate in (word, word.removesuffix("s"), word.removesuffix("ies") + "y" if word.endswith("ies") else ""):
+        if candidate in _KINDS:
+            return _KINDS[candidate]
+    return "".join(part.capitalize() for part in segment.split("-"))

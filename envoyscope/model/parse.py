@@ -14,6 +14,8 @@ from envoyscope.model.clusters_status import ClustersStatus, clusters_status_fro
 from envoyscope.model.dump import ConfigDump, Resource
 from envoyscope.model.identity import Identity, identity_from_bootstrap
 from envoyscope.model.normalize import has_camel_keys, normalize_resource, snake, to_snake_case
+from envoyscope.model.shape import describe as _describe
+from envoyscope.model.shape import shape_problem
 
 Doc = dict[str, Any]
 
@@ -87,7 +89,7 @@ class _Builder:
         self.camel: bool | None = None
 
     def fail(self, path: str, problem: str) -> DumpFormatError:
-        return DumpFormatError(problem, source=self.source, json_path=path)
+        return DumpFormatError(problem, source=self.source, json_path=path.lstrip(".") or "$")
 
     def expect_dict(self, value: Any, path: str) -> Doc:
         if not isinstance(value, dict):
@@ -99,8 +101,16 @@ class _Builder:
             raise self.fail(path, f"expected a list, got {_describe(value)}")
         return value
 
+    def expect_shape(self, value: Any, kind: str, path: str) -> None:
+        """Every field the readers use has the JSON type Envoy writes (`envoyscope.model.shape`)."""
+        found = shape_problem(value, kind)
+        if found is not None:
+            where, problem = found
+            raise self.fail(f"{path}{where}", problem)
+
     def add(self, kind: str, raw: Any, path: str, state: str, entry: Doc | None = None) -> None:
         raw = normalize_resource(self.expect_dict(raw, path), camel=self.camel)
+        self.expect_shape(raw, kind, path)
         entry = entry or {}
         name = _kind_name(raw, kind) or str(entry.get("name", ""))
         self.found[_FIELD_BY_KIND[kind]].append(
@@ -128,6 +138,7 @@ class _Builder:
         if kind == "BootstrapConfigDump":
             bootstrap = self.expect_dict(section.get("bootstrap", {}), f"{path}.bootstrap")
             self.bootstrap = to_snake_case(bootstrap) if has_camel_keys(bootstrap, 2000) else bootstrap
+            self.expect_shape(self.bootstrap, "bootstrap", f"{path}.bootstrap")
         elif kind == "ListenersConfigDump":
             self.listeners(section, path)
         elif kind == "ScopedRoutesConfigDump":
@@ -213,11 +224,6 @@ def _snake_keys(entry: Doc) -> Doc:
     return entry
 
 
-def _describe(value: Any) -> str:
-    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
-        type(value), "a number"
-    )
-
 
 def _list_kind(first: Doc) -> str | None:
     """Which kind a bare istioctl list holds, from its first element."""
@@ -258,10 +264,11 @@ def parse_document(doc: Any, source: str) -> ConfigDump:
         elif "cluster_statuses" in top:
             statuses = builder.expect_list(top["cluster_statuses"], "cluster_statuses")
             doc = to_snake_case(doc) if statuses and has_camel_keys(statuses[0]) else top
+            builder.expect_shape(doc, "clusters_status", "")
             builder.status = clusters_status_from_json(doc)
             builder.sections.add("clusters_status")
         elif "bootstrap" in top:
-            builder.section({"@type": "BootstrapConfigDump", "bootstrap": top["bootstrap"]}, "bootstrap")
+            builder.section({"@type": "BootstrapConfigDump", "bootstrap": top["bootstrap"]}, "")
         elif _list_kind(doc) and ("@type" in top or "name" in top or "cluster_name" in top):
             _parse_list(builder, [doc], path_prefix="")  # one resource on its own, as in a pasted excerpt
         else:
@@ -282,7 +289,11 @@ def _parse_list(builder: _Builder, items: list[Any], path_prefix: str = "$") -> 
     if kind is None:
         raise builder.fail("[0]", "not an Envoy resource: cannot tell a listener, cluster, route or endpoint")
     if kind == "status":
-        builder.status = clusters_status_from_json(to_snake_case({"cluster_statuses": items}))
+        statuses = to_snake_case({"cluster_statuses": items})
+        found = shape_problem(statuses, "clusters_status")
+        if found is not None:  # the path is below `cluster_statuses`, which this list is
+            raise builder.fail(found[0].removeprefix(".cluster_statuses"), found[1])
+        builder.status = clusters_status_from_json(statuses)
         builder.sections.add("clusters_status")
         return
     state = "dynamic_active" if kind in ("listener", "cluster", "secret") else "dynamic"

@@ -135,3 +135,153 @@ def alpn_override(filter_config: dict[str, Any], upstream_protocol: str = "HTTP1
         if entry.get("upstream_protocol", "HTTP10") == upstream_protocol:
             return tuple(entry.get("alpn_override") or ())
     return None
+
+
+# The message each kind of resource is, for `type_problem`.
+RESOURCE_TYPES = {
+    "listener": "envoy.config.listener.v3.Listener",
+    "cluster": "envoy.config.cluster.v3.Cluster",
+    "route_config": "envoy.config.route.v3.RouteConfiguration",
+    "scoped_route": "envoy.config.route.v3.ScopedRouteConfiguration",
+    "endpoint": "envoy.config.endpoint.v3.ClusterLoadAssignment",
+    "secret": "envoy.extensions.transport_sockets.tls.v3.Secret",
+}
+
+
+def type_problem(raw: dict[str, Any], kind: str) -> tuple[str, str] | None:
+    """The first field of ``raw`` whose JSON type is not what its proto field takes: (path below it, problem).
+
+    Walks the JSON beside the message descriptors (``Any`` by its ``@type``): an object where the field is a
+    message or a map, a list where it is repeated, a string, number, boolean or enum name where it is a scalar.
+    Fields this protobuf build does not know are skipped (a newer Envoy may write some), so only data of the
+    wrong shape counts. Costly (the whole resource): for error paths, not for every resource of a dump.
+    """
+    cls = _message_class(RESOURCE_TYPES[kind]) if kind in RESOURCE_TYPES else None
+    if cls is None:
+        return None
+    found = _message_problem(raw, cls.DESCRIPTOR)
+    if found is None:
+        return None
+    steps, problem = found
+    return "".join(reversed(steps)), problem
+
+
+_STRING_MESSAGES = frozenset({"google.protobuf.Duration", "google.protobuf.Timestamp", "google.protobuf.FieldMask"})
+_WRAPPERS = frozenset(f"google.protobuf.{n}Value" for n in
+                      ("Double", "Float", "Int64", "UInt64", "Int32", "UInt32", "Bool", "String", "Bytes"))
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean"}.get(type(value), "a number")
+
+
+def _message_problem(value: Any, descriptor: Any) -> tuple[list[str], str] | None:
+    full = descriptor.full_name
+    if full == "google.protobuf.Value":
+        return None
+    if full == "google.protobuf.ListValue":
+        return None if isinstance(value, list) else ([], f"expected a list, got {_json_type(value)}")
+    if full in _STRING_MESSAGES:
+        return None if isinstance(value, str) else ([], f"expected a string ({full}), got {_json_type(value)}")
+    if full in _WRAPPERS:
+        inner = value.get("value") if isinstance(value, dict) else value  # some writers keep {"value": …}
+        return None if inner is None else _scalar_problem(inner, descriptor.fields_by_name["value"])
+    if not isinstance(value, dict):
+        return [], f"expected an object, got {_json_type(value)}"
+    if full == "google.protobuf.Struct":
+        return None
+    if full == "google.protobuf.Any":
+        url = value.get("@type")
+        if not isinstance(url, str):
+            return ([".@type"], "expected a type URL string") if "@type" in value else None
+        cls = _message_class(type_name(url))
+        if cls is None:
+            return None  # a type no package knows: nothing to hold it against
+        if cls.DESCRIPTOR.full_name in _STRING_MESSAGES | _WRAPPERS | {"google.protobuf.Struct"}:
+            found = _message_problem(value.get("value"), cls.DESCRIPTOR) if "value" in value else None
+            if found is not None:
+                found[0].append(".value")
+            return found
+        return _message_problem({k: v for k, v in value.items() if k != "@type"}, cls.DESCRIPTOR)
+    for key, child in value.items():
+        field = descriptor.fields_by_name.get(key) or descriptor.fields_by_camelcase_name.get(key)
+        if field is None or child is None:
+            continue
+        found = _field_problem(child, field)
+        if found is not None:
+            found[0].append(f".{key}")
+            return found
+    return None
+
+
+def _field_problem(value: Any, field: Any) -> tuple[list[str], str] | None:
+    message = field.message_type
+    if message is not None and message.GetOptions().map_entry:
+        if not isinstance(value, dict):
+            return [], f"expected an object (a map), got {_json_type(value)}"
+        value_field = message.fields_by_name["value"]
+        for key, child in value.items():
+            found = None if child is None else _single_problem(child, value_field)
+            if found is not None:
+                found[0].append(f".{key}")
+                return found
+        return None
+    if field.is_repeated:
+        if not isinstance(value, list):
+            return [], f"expected a list, got {_json_type(value)}"
+        for index, child in enumerate(value):
+            found = None if child is None else _single_problem(child, field)
+            if found is not None:
+                found[0].append(f"[{index}]")
+                return found
+        return None
+    return _single_problem(value, field)
+
+
+def _single_problem(value: Any, field: Any) -> tuple[list[str], str] | None:
+    if field.message_type is not None:
+        return _message_problem(value, field.message_type)
+    return _scalar_problem(value, field)
+
+
+def _scalar_problem(value: Any, field: Any) -> tuple[list[str], str] | None:
+    from google.protobuf.descriptor import FieldDescriptor as F
+
+    kind = field.type
+    if kind in (F.TYPE_STRING, F.TYPE_BYTES):
+        ok = isinstance(value, str)
+        wanted = "a string"
+    elif kind == F.TYPE_BOOL:
+        ok = isinstance(value, bool)
+        wanted = "a boolean"
+    elif kind == F.TYPE_ENUM:
+        ok = isinstance(value, str | int) and not isinstance(value, bool)
+        wanted = "an enum name"
+    else:
+        ok = (isinstance(value, int | float) and not isinstance(value, bool)) or isinstance(value, str)
+        if ok and isinstance(value, str):
+            try:
+                float(value)
+            except ValueError:
+                ok = value in ("NaN", "Infinity", "-Infinity")
+        wanted = "a number"
+    return None if ok else ([], f"expected {wanted}, got {_json_type(value)}")
+
+
+def malformed_resource(dumps: Any) -> Any:
+    """The first resource of these dumps that does not decode as its message, as a `DumpFormatError`, else None.
+
+    For the boundary of a command that met a Python error while reading resources: if some resource has the wrong
+    shape, that is the user's input and this says where; if none has, the error is envoyscope's own bug.
+    """
+    from envoyscope.errors import DumpFormatError
+
+    for dump in dumps:
+        for kind in ("listener", "route_config", "scoped_route", "cluster", "endpoint", "secret"):
+            for resource in dump.of_kind(kind):
+                found = type_problem(resource.raw, kind)
+                if found is not None:
+                    where, problem = found
+                    return DumpFormatError(f"this {kind.replace('_', ' ')} has an unexpected shape: {problem}",
+                                           source=dump.source, json_path=f"{resource.path}{where}")
+    return None

@@ -67,7 +67,7 @@ def test_bad_file_gives_one_line_and_exit_2(tmp_path: Path, name: str, content: 
 
 
 def test_field_of_the_wrong_shape_names_the_resource(tmp_path: Path) -> None:
-    """A resource whose inner field has a shape Envoy never writes: the error names that resource's JSON path."""
+    """A resource whose inner field has a shape Envoy never writes: the error names that field's JSON path."""
     socket = {"name": "envoy.transport_sockets.tls", "typed_config": "not an object"}
     doc = _clusters([{"cluster": {"name": "good", "type": "STATIC"}},
                      {"cluster": {"name": "bad", "type": "STATIC", "transport_socket": socket}}])
@@ -75,8 +75,8 @@ def test_field_of_the_wrong_shape_names_the_resource(tmp_path: Path) -> None:
     result = run_cli(tmp_path, "clusters", "odd.json", "-o", "wide")
     assert (result.returncode, result.stdout) == (2, "")
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
-    assert "odd.json: at configs[0].dynamic_active_clusters[1].cluster:" in result.stderr
-    assert "unexpected shape" in result.stderr
+    assert ("odd.json: at configs[0].dynamic_active_clusters[1].cluster.transport_socket.typed_config: "
+            "expected an object, got a string") in result.stderr
 
 
 @pytest.mark.parametrize("argv,words", [
@@ -98,7 +98,93 @@ def test_missing_sections_degrade_with_a_note(tmp_path: Path) -> None:
     result = run_cli(tmp_path, "clusters", "partial.json.gz")
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["SERVICE", "FQDN", "PORT", "SUBSET", "DIRECTION", "TYPE", "DESTINATION", "RULE"]
-    assert result.stderr == "envoyscope: note: no clusters section in this dump\n"
+    assert result.stderr == "== envoy x  (partial.json.gz)\nenvoyscope: note: no clusters section in this dump\n"
     result = run_cli(tmp_path, "all", "partial.json.gz")
     assert result.returncode == 0 and "Envoy Version:" in result.stdout
     assert "no routes section in this dump" in result.stderr and "Traceback" not in result.stderr
+
+
+# --- wrong shapes deep inside a resource: caught where the dump is parsed, and at the trace boundary --------
+
+SLEEP = REPO / "sample_dumps" / "egress-gateway-http" / "sleep.config_dump.json"
+
+
+def _sleep_with(change: object) -> dict:
+    """The egress-gateway-http sidecar dump (captured from a real Envoy) with one part changed by ``change``."""
+    doc = json.loads(SLEEP.read_text())
+    change(doc)  # type: ignore[operator]
+    return doc
+
+
+def _route_80(doc: dict) -> dict:
+    return doc["configs"][5]["dynamic_route_configs"][0]["route_config"]["virtual_hosts"][0]["routes"][0]
+
+
+def _set_node(doc: dict) -> None:
+    doc["configs"][0]["bootstrap"]["node"] = "sidecar~10.244.0.10~sleep.default~default.svc.cluster.local"
+
+
+def _set_listener_address(doc: dict) -> None:
+    doc["configs"][3]["dynamic_listeners"][1]["active_state"]["listener"]["address"] = "0.0.0.0:80"
+
+
+def _set_route_match(doc: dict) -> None:
+    _route_80(doc)["match"] = "/"
+
+
+def _set_runtime_fraction(doc: dict) -> None:
+    # `runtime_fraction` itself is an object, as parsing checks; inside it, `default_value` should be a
+    # FractionalPercent object: a field only the trace reads, so only the trace boundary can catch it.
+    _route_80(doc)["match"]["runtime_fraction"] = {"default_value": "50%", "runtime_key": "k"}
+
+
+TRACE = ["--to", "httpbin.org:80"]
+SHAPE_CASES = [
+    ("node-string", _set_node, ["clusters"], "at configs[0].bootstrap.node: expected an object, got a string"),
+    ("node-string-bootstrap", _set_node, ["bootstrap"], "at configs[0].bootstrap.node: expected an object"),
+    ("listener-address-string", _set_listener_address, ["trace", *TRACE],
+     "at configs[3].dynamic_listeners[1].active_state.listener.address: expected an object, got a string"),
+    ("route-match-string", _set_route_match, ["trace", *TRACE],
+     "at configs[5].dynamic_route_configs[0].route_config.virtual_hosts[0].routes[0].match: expected an object, "
+     "got a string"),
+    ("runtime-fraction-string", _set_runtime_fraction, ["trace", *TRACE],
+     "at configs[5].dynamic_route_configs[0].route_config.virtual_hosts[0].routes[0].match.runtime_fraction"
+     ".default_value: this route config has an unexpected shape: expected an object, got a string"),
+]
+
+
+@pytest.mark.parametrize("name,change,argv,words", SHAPE_CASES, ids=[c[0] for c in SHAPE_CASES])
+def test_wrong_shape_inside_a_dump_names_the_field(tmp_path: Path, name: str, change: object, argv: list[str],
+                                                   words: str) -> None:
+    (tmp_path / "sleep.json").write_text(json.dumps(_sleep_with(change)))
+    result = run_cli(tmp_path, argv[0], "sleep.json", *argv[1:])
+    assert (result.returncode, result.stdout) == (2, ""), result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1, result.stderr
+    assert result.stderr.startswith("envoyscope: error: sleep.json: ")
+    assert words in result.stderr
+
+
+def test_clusters_json_with_host_statuses_of_the_wrong_shape(tmp_path: Path) -> None:
+    doc = {"cluster_statuses": [{"name": "outbound|80||a.local", "host_statuses": [{"address": {"socket_address": {
+        "address": "10.0.0.1", "port_value": 80}}}]}, {"name": "b", "host_statuses": "10.0.0.2:80"}]}
+    (tmp_path / "proxy.clusters.json").write_text(json.dumps(doc))
+    result = run_cli(tmp_path, "endpoints", "proxy.clusters.json")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
+    assert "proxy.clusters.json: at cluster_statuses[1].host_statuses: expected a list, got a string" in result.stderr
+    (tmp_path / "list.json").write_text(json.dumps(doc["cluster_statuses"]))  # the bare list form
+    result = run_cli(tmp_path, "endpoints", "list.json")
+    assert result.returncode == 2 and "list.json: at [1].host_statuses: expected a list" in result.stderr
+
+
+def test_a_python_error_on_well_shaped_dumps_is_not_hidden(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The trace boundary turns an error into a DumpFormatError only when some resource has a wrong shape."""
+    import envoyscope.engine.trace
+    from envoyscope.cli import main
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise TypeError("a bug of envoyscope's own")
+
+    monkeypatch.setattr(envoyscope.engine.trace, "trace", broken)
+    with pytest.raises(TypeError, match="own"):
+        main(["trace", str(SLEEP), *TRACE])

@@ -179,3 +179,152 @@ def test_gzip_and_stdin(tmp_path: Path) -> None:
 def test_folder_pairs_dumps_with_their_clusters_output() -> None:
     dumps = load_sources([str(SAMPLES / "egress-gateway-http")])
     assert len(dumps) == 2 and all(d.clusters_status is not None for d in dumps)
+
+
+@pytest.mark.envoy
+def test_scoped_routes_inline_and_from_srds_from_a_real_envoy(tmp_path: Path) -> None:
+    """A real Envoy with scoped routes both ways: inline scopes (each with its own inline route configuration) and
+    scopes from SRDS (a file) naming route configurations fetched by RDS; its /config_dump read back."""
+    scoped_type = "type.googleapis.com/envoy.config.route.v3.ScopedRouteConfiguration"
+
+    def route_config(name: str, vhost: str) -> dict[str, Any]:
+        return {"name": name, "virtual_hosts": [{"name": vhost, "domains": ["*"], "routes": [
+            {"match": {"prefix": "/"}, "direct_response": {"status": 200}}]}]}
+
+    rds = xds_file(tmp_path / "rds.json", [route_config("route-c", "c")], TYPE_URLS["routes"])
+    srds = xds_file(tmp_path / "srds.json", [{"name": "scope-c", "route_configuration_name": "route-c",
+                                             "key": {"fragments": [{"string_key": "c"}]}}], scoped_type)
+    builder = {"fragments": [{"header_value_extractor": {"name": "x-tenant", "index": 0}}]}
+    inline = http_listener("scoped-inline", free_port(), {"scoped_routes": {
+        "name": "inline-scopes", "scope_key_builder": builder, "scoped_route_configurations_list": {
+            "scoped_route_configurations": [{"name": f"scope-{k}", "key": {"fragments": [{"string_key": k}]},
+                                             "route_configuration": route_config(f"inline-route-{k}", k)}
+                                            for k in ("a", "b")]}}})
+    dynamic = http_listener("scoped-srds", free_port(), {"scoped_routes": {
+        "name": "srds-scopes", "scope_key_builder": builder, "rds_config_source": file_source(rds),
+        "scoped_rds": {"scoped_rds_config_source": file_source(srds)}}})
+    bootstrap = {"node": {"id": "sidecar~127.0.0.1~scoped-0.lab~lab.svc.cluster.local", "cluster": "scoped"},
+                 "static_resources": {"listeners": [inline, dynamic]}}
+    with EnvoyProcess("scoped", tmp_path, bootstrap) as envoy:
+        text = envoy.wait_for("/config_dump", lambda t: '"scope-c"' in t and '"inline-scopes"' in t)
+    path = tmp_path / "scoped.config_dump.json"
+    path.write_text(text)
+    dump = load_file(str(path))
+    assert dump.has("scoped_routes")
+    scopes = {r.name: r for r in dump.scoped_routes}
+    assert set(scopes) == {"scope-a", "scope-b", "scope-c"}
+    assert {r.state for r in (scopes["scope-a"], scopes["scope-b"])} == {"static"}
+    assert scopes["scope-c"].state == "dynamic" and scopes["scope-c"].version_info == "1"
+    assert scopes["scope-c"].raw["route_configuration_name"] == "route-c"
+    assert scopes["scope-a"].raw["route_configuration"]["name"] == "inline-route-a"
+    assert scopes["scope-c"].raw["key"] == {"fragments": [{"string_key": "c"}]}
+    doc = json.loads(text)
+    section = next(i for i, c in enumerate(doc["configs"]) if c["@type"].endswith("ScopedRoutesConfigDump"))
+    assert scopes["scope-c"].path == f"configs[{section}].dynamic_scoped_route_configs[0].scoped_route_configs[0]"
+    assert scopes["scope-b"].path == f"configs[{section}].inline_scoped_route_configs[0].scoped_route_configs[1]"
+    hcm = dump.listener("scoped-srds").raw["filter_chains"][0]["filters"][0]["typed_config"]  # type: ignore[union-attr]
+    assert hcm["scoped_routes"]["name"] == "srds-scopes"
+
+
+@pytest.fixture(scope="module")
+def health(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A real Envoy whose hosts carry every health flag that matters, with weights, priorities and localities;
+    its /clusters as text and as JSON, taken together."""
+    import urllib.error
+    import urllib.request
+
+    work = tmp_path_factory.mktemp("health")
+
+    def host(ip: str, port: int, **extra: Any) -> dict[str, Any]:
+        return {"endpoint": {"address": {"socket_address": {"address": ip, "port_value": port}}}, **extra}
+
+    backend_port, front_port, closed = free_port(), free_port(), free_port()
+    eds = xds_file(work / "eds.json", [{"cluster_name": "mixed", "endpoints": [
+        {"locality": {"region": "eu-west1", "zone": "eu-west1-b", "sub_zone": "rack7"}, "lb_endpoints": [
+            host("127.0.0.11", 8080, load_balancing_weight=3, health_status="HEALTHY"),
+            host("127.0.0.12", 8080, health_status="DRAINING"),
+            host("127.0.0.13", 8080, health_status="UNHEALTHY"),
+            host("127.0.0.14", 8080, health_status="DEGRADED")]},
+        {"locality": {"region": "us-east1"}, "priority": 1, "lb_endpoints": [
+            host("127.0.0.15", 8080, load_balancing_weight=7)]}]}], TYPE_URLS["endpoints"])
+    clusters = [
+        {"name": "mixed", "type": "EDS", "connect_timeout": "1s",
+         "eds_cluster_config": {"eds_config": file_source(eds)}},
+        {"name": "checked", "type": "STATIC", "connect_timeout": "0.25s",  # active TCP checks of a closed port
+         "health_checks": [{"timeout": "0.2s", "interval": "0.1s", "unhealthy_threshold": 1, "healthy_threshold": 1,
+                            "tcp_health_check": {}}],
+         "load_assignment": {"cluster_name": "checked", "endpoints": [{"lb_endpoints": [host("127.0.0.1", closed)]}]}},
+        {"name": "ejected", "type": "STATIC", "connect_timeout": "1s",  # one 503 ejects its only host
+         "outlier_detection": {"consecutive_5xx": 1, "interval": "60s", "base_ejection_time": "300s",
+                               "max_ejection_percent": 100},
+         "load_assignment": {"cluster_name": "ejected", "endpoints": [{"lb_endpoints": [
+             host("127.0.0.1", backend_port)]}]}},
+    ]
+
+    def routes_to(name: str, action: dict[str, Any]) -> dict[str, Any]:
+        return {"route_config": {"name": name, "virtual_hosts": [{"name": name, "domains": ["*"], "routes": [
+            {"match": {"prefix": "/"}, **action}]}]}}
+
+    bootstrap = {"node": {"id": "sidecar~127.0.0.1~health-0.lab~lab.svc.cluster.local", "cluster": "health"},
+                 "static_resources": {"clusters": clusters, "listeners": [
+                     http_listener("backend", backend_port, routes_to("backend", {"direct_response": {"status": 503}})),
+                     http_listener("front", front_port, routes_to("front", {"route": {"cluster": "ejected"}}))]}}
+    with EnvoyProcess("health", work, bootstrap) as envoy:
+        envoy.wait_for("/clusters", lambda t: "127.0.0.15:8080" in t and "failed_active_hc" in t)
+        with pytest.raises(urllib.error.HTTPError):
+            urllib.request.urlopen(f"http://127.0.0.1:{front_port}/", timeout=5)  # noqa: S310 (loopback)
+        text = envoy.wait_for("/clusters", lambda t: "failed_outlier_check" in t)
+        as_json = envoy.get("/clusters?format=json")
+    (work / "health.clusters.txt").write_text(text)
+    (work / "health.clusters.json").write_text(as_json)
+    return {"text": work / "health.clusters.txt", "json": work / "health.clusters.json",
+            "checked": f"127.0.0.1:{closed}", "ejected": f"127.0.0.1:{backend_port}"}
+
+
+@pytest.mark.envoy
+def test_clusters_text_health_flags_weights_and_localities(health: dict[str, Any]) -> None:
+    dump = load_file(str(health["text"]))
+    status = dump.clusters_status
+    assert status is not None and status.source_format == "text"
+    hosts = {h.address: h for c in ("mixed", "checked", "ejected") for h in status.hosts_of(c)}
+    expected = {  # address: (EDS health, flags, weight, priority, locality, whether Envoy sends traffic there)
+        "127.0.0.11:8080": ("HEALTHY", (), 3, 0, "eu-west1/eu-west1-b/rack7", True),
+        "127.0.0.12:8080": ("DRAINING", ("eds_status_draining",), 1, 0, "eu-west1/eu-west1-b/rack7", False),
+        "127.0.0.13:8080": ("UNHEALTHY", ("failed_eds_health",), 1, 0, "eu-west1/eu-west1-b/rack7", False),
+        "127.0.0.14:8080": ("DEGRADED", ("degraded_eds_health",), 1, 0, "eu-west1/eu-west1-b/rack7", True),
+        "127.0.0.15:8080": ("HEALTHY", (), 7, 1, "us-east1", True),
+        health["checked"]: ("HEALTHY", ("failed_active_hc",), 1, 0, "", False),
+        health["ejected"]: ("HEALTHY", ("failed_outlier_check",), 1, 0, "", False),
+    }
+    found = {a: (h.eds_health, h.flags, h.weight, h.priority, h.locality, h.healthy) for a, h in hosts.items()}
+    assert found == expected
+
+
+@pytest.mark.envoy
+def test_clusters_text_and_json_of_one_envoy_agree(health: dict[str, Any]) -> None:
+    def facts(path: Path) -> dict[tuple[str, str], tuple[Any, ...]]:
+        status = load_file(str(path)).clusters_status
+        assert status is not None
+        return {(h.cluster, h.address): (h.eds_health, set(h.flags), h.weight, h.priority, h.locality, h.healthy)
+                for h in status.hosts if h.cluster in ("mixed", "checked", "ejected")}
+
+    assert facts(health["text"]) == facts(health["json"]) and len(facts(health["text"])) == 7
+
+
+@pytest.mark.envoy
+@pytest.mark.parametrize("form", ["text", "json"])
+def test_endpoints_summary_of_flagged_hosts(health: dict[str, Any], form: str) -> None:
+    """istioctl's STATUS is the EDS health status: a draining host is DRAINING, never HEALTHY; an ejected host
+    is HEALTHY with OUTLIER CHECK FAILED; -o wide adds weight, priority and locality."""
+    from envoyscope.engine.summary import Filters, summarize
+
+    dump = load_file(str(health[form]))
+    rows = {r.cells[0]: r.cells[1:] for r in summarize(dump, "endpoints", Filters(cluster="mixed"), wide=True).rows}
+    assert rows["127.0.0.12:8080"] == ("DRAINING", "OK", "mixed", "1", "0", "eu-west1/eu-west1-b/rack7")
+    assert rows["127.0.0.11:8080"] == ("HEALTHY", "OK", "mixed", "3", "0", "eu-west1/eu-west1-b/rack7")
+    assert rows["127.0.0.15:8080"] == ("HEALTHY", "OK", "mixed", "7", "1", "us-east1")
+    assert rows["127.0.0.13:8080"][0] == "UNHEALTHY" and rows["127.0.0.14:8080"][0] == "DEGRADED"
+    ejected = summarize(dump, "endpoints", Filters(cluster="ejected")).rows
+    assert [r.cells for r in ejected] == [(health["ejected"], "HEALTHY", "FAILED", "ejected")]
+    draining = summarize(dump, "endpoints", Filters(status="draining")).rows
+    assert [r.cells[0] for r in draining] == ["127.0.0.12:8080"]

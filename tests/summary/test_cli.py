@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from envoyscope.cli import main
-from tests.conftest import shared_path
+from tests.conftest import SAMPLES, shared_path
 from tests.summary.builders import ADMIN, b64, make_cert
 from tests.summary.goldens import PROXYCONFIG, WRITER
 
@@ -27,10 +27,13 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
 def test_all_prints_istioctls_summary(capsys: pytest.CaptureFixture[str]) -> None:
     dump = shared_path(*PROXYCONFIG, "config_dump.json")
     code, out, err = _run(capsys, "all", str(dump), "--today", "2025-01-01")
-    assert code == 0 and err == ""
-    assert out == shared_path(*PROXYCONFIG, "config_dump_summary.txt").read_text()
-    code, out, _ = _run(capsys, "all", str(dump), "--today", "2025-01-01", "--with-headers")
+    assert code == 0
+    assert out == shared_path(*PROXYCONFIG, "config_dump_summary.txt").read_text()  # istioctl's, byte for byte
+    assert err == ("== waypoint httpbin-istio-waypoint-58f646c5ff-dbfkz.default  ips 192.168.252.229  "
+                   f"istio 1.21.0-1226  ({dump})\n")  # who the proxy is, on stderr
+    code, out, err = _run(capsys, "all", str(dump), "--today", "2025-01-01", "--with-headers", "--no-header")
     assert out == shared_path(*PROXYCONFIG, "config_dump_summary_withheaders.txt").read_text()
+    assert err == ""
 
 
 def test_endpoint_port_filter_from_the_command_line(capsys: pytest.CaptureFixture[str]) -> None:
@@ -101,7 +104,24 @@ def test_missing_section_degrades_with_a_note(capsys: pytest.CaptureFixture[str]
     code, out, err = _run(capsys, "listeners", str(path))
     assert code == 0
     assert out == "ADDRESSES PORT MATCH DESTINATION\n"
-    assert err == "envoyscope: note: no listeners section in this dump\n"
+    assert err == f"== envoy envoy  ({path})\nenvoyscope: note: no listeners section in this dump\n"
+
+
+@pytest.mark.parametrize("command", ["clusters", "listeners", "routes", "endpoints", "secrets", "bootstrap", "all"])
+def test_every_summary_is_headed_by_the_proxy_identity(capsys: pytest.CaptureFixture[str], command: str) -> None:
+    """One proxy: the identity line on stderr, before the notes; stdout is the table alone, as istioctl's."""
+    dump = SAMPLES / "egress-mtls-subsets" / "egressgateway.config_dump.json"
+    day = ["--today", "2025-01-01"] if command in ("secrets", "all") else []
+    code, out, err = _run(capsys, command, str(dump), *day)
+    assert code == 0 and not out.startswith("==")
+    assert err.splitlines()[0] == ("== gateway istio-egressgateway-5d8c7b8f9-q2w7x.istio-system  ips 10.244.0.31  "
+                                   "istio 1.22.3  envoy 1.40.0/Clean/RELEASE/BoringSSL  mesh cluster.local  "
+                                   f"({dump})")
+    code, quiet, err = _run(capsys, command, str(dump), *day, "--no-header")
+    assert quiet == out and "==" not in err
+    code, both, _ = _run(capsys, command, str(dump), str(SAMPLES / "egress-mtls-subsets" / "sleep.config_dump.json"),
+                         *day)
+    assert both.startswith("== gateway istio-egressgateway-5d8c7b8f9-q2w7x.istio-system") and "\n== sidecar " in both
 
 
 def test_aliases_and_unknown_output(capsys: pytest.CaptureFixture[str]) -> None:

@@ -32,22 +32,26 @@ __all__ = ["ALL_ORDER", "SUMMARY_KINDS", "Filters", "Row", "Table", "selected_re
 
 
 def summarize(dump: ConfigDump, kind: str, filters: Filters | None = None, *, wide: bool = False,
-              today: dt.date | None = None) -> Table:
-    """One summary table of a proxy's dump; ``today`` decides certificate validity (default: the local date)."""
-    return _summarize(dump, kind, filters or NO_FILTERS, wide=wide, today=today, named=False)
+              today: dt.date | None = None, istio_config: bool = False) -> Table:
+    """One summary table of a proxy's dump; ``today`` decides certificate validity (default: the local date).
+
+    ``istio_config``: the clusters table gets an ISTIO CONFIG column (the Istio objects behind each cluster).
+    """
+    return _summarize(dump, kind, filters or NO_FILTERS, wide=wide, today=today, named=False,
+                      istio_config=istio_config)
 
 
 def summarize_all(dump: ConfigDump, filters: Filters | None = None, *, wide: bool = False,
-                  today: dt.date | None = None) -> tuple[Table, ...]:
+                  today: dt.date | None = None, istio_config: bool = False) -> tuple[Table, ...]:
     """``istioctl proxy-config all``: bootstrap, clusters, listeners, routes, secrets, endpoints (from EDS)."""
-    return tuple(_summarize(dump, kind, filters or NO_FILTERS, wide=wide, today=today, named=True)
-                 for kind in ALL_ORDER)
+    return tuple(_summarize(dump, kind, filters or NO_FILTERS, wide=wide, today=today, named=True,
+                            istio_config=istio_config) for kind in ALL_ORDER)
 
 
 def _summarize(dump: ConfigDump, kind: str, filters: Filters, *, wide: bool, today: dt.date | None,
-               named: bool) -> Table:
+               named: bool, istio_config: bool = False) -> Table:
     if kind == "clusters":
-        return summarize_clusters(dump, filters, wide=wide, named=named)
+        return summarize_clusters(dump, filters, wide=wide, named=named, istio_config=istio_config)
     if kind == "listeners":
         return summarize_listeners(dump, filters, wide=wide, named=named)
     if kind == "routes":

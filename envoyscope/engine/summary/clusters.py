@@ -4,7 +4,10 @@ Like ``istioctl proxy-config clusters``: dynamic active clusters then static one
 and counted in a note), sorted by service host, subset, port and direction. An Istio name (three ``|`` or more)
 is split into its parts; any other name is shown whole with ``-`` in the Istio columns. ``-o wide`` adds the
 TLS the cluster originates: plaintext, SIMPLE, MUTUAL, ISTIO_MUTUAL, or auto-mTLS when Istio's
-``transport_socket_matches`` choose by the endpoint's ``tlsMode`` label.
+``transport_socket_matches`` choose by the endpoint's ``tlsMode`` label. ``istio_config=True`` (``-o wide`` on the
+command line) adds ISTIO CONFIG before TLS: every Istio object the cluster's ``istio`` metadata names, by kind
+(``ServiceEntry/httpbin.org.default``, ``DestinationRule/…``), or what an Istio special cluster is
+(``passthrough``, ``blackhole``, ``inbound-passthrough``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from envoyscope.engine.summary._common import (
 from envoyscope.engine.summary.types import Filters, Row, Table
 from envoyscope.engine.tls import describe_socket
 from envoyscope.model.dump import ConfigDump, Resource
+from envoyscope.model.names import istio_configs, special_kind
 
 COLUMNS = ("SERVICE FQDN", "PORT", "SUBSET", "DIRECTION", "TYPE", "DESTINATION RULE")
 
@@ -72,8 +76,18 @@ def _socket_mode(socket: Any) -> str:
     return describe_socket(socket or None).mode.removeprefix("envoy.transport_sockets.")
 
 
-def summarize_clusters(dump: ConfigDump, filters: Filters, *, wide: bool = False, named: bool = False) -> Table:
-    columns = (("NAME",) if named else ()) + COLUMNS + (("TLS",) if wide else ())
+def describe_istio_config(raw: dict[str, Any], name: str) -> str:
+    """The Istio objects behind a cluster (``Kind/name.namespace``, comma separated), or its special role."""
+    configs = istio_configs(raw)
+    if configs:
+        return ",".join(dict.fromkeys(f"{config.kind}/{config}" for config in configs))
+    return special_kind(name) or "-"
+
+
+def summarize_clusters(dump: ConfigDump, filters: Filters, *, wide: bool = False, named: bool = False,
+                       istio_config: bool = False) -> Table:
+    columns = ((("NAME",) if named else ()) + COLUMNS + (("ISTIO CONFIG",) if istio_config else ())
+               + (("TLS",) if wide else ()))
     rows = []
     for cluster in selected(dump, filters):
         with reading(dump.source, cluster):
@@ -87,6 +101,8 @@ def summarize_clusters(dump: ConfigDump, filters: Filters, *, wide: bool = False
             cells += (cluster_type(raw), describe_management(raw))
             if named:
                 cells = (f"cluster/{name}",) + cells
+            if istio_config:
+                cells += (describe_istio_config(raw, name),)
             if wide:
                 cells += (describe_tls(raw),)
         rows.append(Row(cells, ("cluster", name)))

@@ -4,7 +4,8 @@ Like ``istioctl proxy-config listeners`` (verbose, its default): dynamic active 
 sorted by port, address and type (HTTP, TCP, HTTP+TCP, UNKNOWN); within a listener the chains are ordered by
 destination, last first. MATCH renders the filter chain match (SNI, transport, ALPN, destination address and
 port), DESTINATION the network filter: ``Route: <rds name>``, ``Inline Route: ...``, ``Cluster: <name>``.
-``-o wide`` adds the filter chain's name.
+``-o wide`` adds the filter chain's name and, in MATCH, the cluster each Istio SNI names
+(``SNI: outbound_.443_.v1_.nginx.ns (outbound|443|v1|nginx.ns)``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 from envoyscope.engine.summary._common import describe_match, obj, reading, seq, string_values, text
 from envoyscope.engine.summary.types import Filters, Row, Table
 from envoyscope.model.dump import ConfigDump, Resource
+from envoyscope.model.names import describe_sni
 
 HCM = "envoy.filters.network.http_connection_manager"
 TCP_PROXY = "envoy.filters.network.tcp_proxy"
@@ -99,11 +101,14 @@ def matches(raw: dict[str, Any], filters: Filters) -> bool:
     return not (filters.type and listener_type(raw).casefold() != filters.type.casefold())
 
 
-def describe_chain_match(match: Any) -> str:
-    """A filter chain match in istioctl's words, e.g. ``SNI: a.com; Trans: tls; Addr: 10.0.0.1/32:443``."""
+def describe_chain_match(match: Any, *, decode_sni: bool = False) -> str:
+    """A filter chain match in istioctl's words, e.g. ``SNI: a.com; Trans: tls; Addr: 10.0.0.1/32:443``.
+
+    ``decode_sni``: follow each Istio SNI (``outbound_.port_.subset_.host``) with the cluster it names.
+    """
     match = obj(match)
     descrs = []
-    names = [str(n) for n in seq(match.get("server_names"))]
+    names = [describe_sni(str(n)) if decode_sni else str(n) for n in seq(match.get("server_names"))]
     if names:
         descrs.append(f"SNI: {','.join(names)}")
     if text(match.get("transport_protocol")):
@@ -196,7 +201,8 @@ def summarize_listeners(dump: ConfigDump, filters: Filters, *, wide: bool = Fals
             raw = listener.raw
             addresses = ",".join([listener_address(raw), *additional_addresses(raw)])
             port = str(listener_port(raw))
-            chains = [(describe_chain_match(c.get("filter_chain_match")), describe_destination(seq(c.get("filters"))),
+            chains = [(describe_chain_match(c.get("filter_chain_match"), decode_sni=wide),
+                       describe_destination(seq(c.get("filters"))),
                        text(c.get("name"))) for c in filter_chains(raw)]
             chains.sort(key=lambda chain: chain[1], reverse=True)
             for match, destination, chain_name in chains:
