@@ -38,6 +38,8 @@ def timed(cmd: list[str], runs: int = 3) -> tuple[float, float]:
 
 def processes() -> None:
     rows = [("orjson.loads (baseline)", [PY, "-c", f"import orjson; orjson.loads(open({str(DUMP)!r}, 'rb').read())"]),
+            ("orjson.loads, gc disabled", [PY, "-c", "import gc, orjson; gc.disable(); "
+                                           f"orjson.loads(open({str(DUMP)!r}, 'rb').read())"]),
             ("envoyscope clusters", [PY, "-m", "envoyscope", "clusters", str(DUMP)])]
     if shutil.which("jq"):
         rows.append(("jq cluster names", ["jq", "-r", ".configs[] | .dynamic_active_clusters[]?.cluster.name",

@@ -188,19 +188,23 @@ class AdminClient:
 
     def dump(self) -> LiveDump:
         """The proxy's config dump with EDS, /clusters health merged in, and /server_info attached."""
-        from envoyscope.sources.files import merge_status
+        import orjson
+
+        from envoyscope.sources.files import merge_status, quiet_gc
 
         fetched = self.get(CAPTURE_PATHS["config_dump"])
         captured_at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        try:
-            doc = json.loads(fetched.body)
-        except ValueError as exc:
-            raise AdminError(f"{self.label}{fetched.path}: the answer is not JSON — not an Envoy admin endpoint?"
-                             ) from exc
-        if not isinstance(doc, dict) or "configs" not in doc:
-            raise AdminError(f"{self.label}/config_dump: answered, but not like Envoy (no `configs`)")
+        with quiet_gc():  # as for files: a big dump decodes twice as fast without the cycle collector
+            try:
+                doc = orjson.loads(fetched.body)
+            except ValueError as exc:
+                raise AdminError(f"{self.label}{fetched.path}: the answer is not JSON — not an Envoy admin endpoint?"
+                                 ) from exc
+            if not isinstance(doc, dict) or "configs" not in doc:
+                raise AdminError(f"{self.label}/config_dump: answered, but not like Envoy (no `configs`)")
+            parsed = parse_document(doc, self.label)
         # Provenance for reports: the hash of the bytes Envoy sent and when they were read.
-        dump = dataclasses.replace(parse_document(doc, self.label), sha256=hashlib.sha256(fetched.body).hexdigest(),
+        dump = dataclasses.replace(parsed, sha256=hashlib.sha256(fetched.body).hexdigest(),
                                    captured_at=captured_at, _index={})
         clusters = self.get_json(CAPTURE_PATHS["clusters"])
         if clusters:  # an Envoy with no cluster at all answers {}
