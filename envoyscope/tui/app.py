@@ -103,7 +103,7 @@ class EnvoyscopeApp(App[None]):
                 with Horizontal(id="proxy-filters"):
                     yield Select([(ALL, ALL)], value=ALL, allow_blank=False, id="namespace", prompt="namespace")
                     yield Select([(ALL, ALL)], value=ALL, allow_blank=False, id="type", prompt="type")
-                yield SummaryTable(id="proxies", max_width=30)
+                yield SummaryTable(id="proxies", max_width=24)
             with Vertical(id="resources-pane"):
                 yield Label("", id="identity")
                 yield Input(placeholder="filter the table (/) — Esc clears", id="filter")
@@ -269,7 +269,7 @@ class EnvoyscopeApp(App[None]):
     def table_for(self, dump: ConfigDump, tab: str) -> Table:
         key = (id(dump), tab)
         if key not in self.tables:
-            self.tables[key] = summarize(dump, tab, wide=True, today=self.today)
+            self.tables[key] = summarize(dump, tab, wide=True, today=self.today, istio_config=True)
         return self.tables[key]
 
     def fill(self, tab: str) -> None:
