@@ -100,6 +100,28 @@ _STRUCT = "type.googleapis.com/google.protobuf.Struct"
 _MARK = "__envoyscope_unknown_type__"
 
 
+def unknown_extensions(node: Any, path: str = "") -> list[tuple[str, str, dict[str, Any]]]:
+    """Every typed value inside ``node`` whose type no package knows: (JSON path, type name, the value as written).
+
+    A ``TypedStruct`` counts by the type it wraps; a known type's own fields are searched further down.
+    """
+    found: list[tuple[str, str, dict[str, Any]]] = []
+    if isinstance(node, list):
+        for index, item in enumerate(node):
+            found += unknown_extensions(item, f"{path}[{index}]")
+    elif isinstance(node, dict):
+        url = node.get("@type")
+        if isinstance(url, str):
+            name = type_name(url)
+            inner = type_name(str(node.get("type_url", ""))) if name in TYPED_STRUCTS else name
+            if inner in TYPED_STRUCTS or _message_class(inner) is None:
+                return [(path or ".", inner, node)]
+        for key, value in node.items():
+            if key != "@type":
+                found += unknown_extensions(value, f"{path}.{key}")
+    return found
+
+
 def _prepare(node: Any, unknown: list[str]) -> Any:
     """Import the module of every nested ``Any`` type; wrap the unknown ones in a Struct so the rest decodes."""
     if isinstance(node, list):

@@ -41,6 +41,16 @@ def to_yaml(node: Node) -> str:
     return "\n".join(lines)
 
 
+def unknown_json(node: Node) -> list[tuple[str, str, str]]:
+    """The extension values no proto package knows, each as the JSON the dump holds: (path, type, JSON text)."""
+    import json
+
+    from envoyscope.model.typed import unknown_extensions
+
+    return [(path, name, json.dumps(redact(value), indent=2, ensure_ascii=False))
+            for path, name, value in unknown_extensions(node.raw)]
+
+
 def typed_note(node: Node) -> str:
     """How the value decodes against Envoy's protos: which nested extension types are shown as raw JSON."""
     from envoyscope.model.typed import decode
@@ -87,6 +97,7 @@ class DetailScreen(Screen[None]):
         self.yaml_text = to_yaml(node)
         self.cert_lines = certificate_lines(node, self.today) if node.kind == "secret" else []
         self.typed = ""
+        self.unknown: list[tuple[str, str, str]] = []
 
     def compose(self) -> ComposeResult:
         node = self.node
@@ -100,6 +111,7 @@ class DetailScreen(Screen[None]):
                     for line in self.cert_lines or ["[dim]no certificate in this secret[/]"]:
                         yield Label(line, classes="cert")
                 yield Static(Syntax(self.yaml_text, "yaml", theme="ansi_dark", word_wrap=True), id="detail-body")
+                yield Vertical(id="detail-unknown")
             with Vertical(id="detail-links"):
                 yield Label(f"[b]refers to[/] ({len(self.links)}; Enter follows)" if self.links
                             else "[b]refers to[/] nothing further")
@@ -113,16 +125,26 @@ class DetailScreen(Screen[None]):
 
     @work(thread=True, exclusive=True)
     def decode_in_background(self) -> None:
+        unknown: list[tuple[str, str, str]] = []
         try:
             note = typed_note(self.node)
+            unknown = unknown_json(self.node)
         except Exception as exc:  # noqa: BLE001 (an undecodable value is shown as written, never fatal)
             note = f"not decoded ({type(exc).__name__}): shown as written"
-        self.app.call_from_thread(self._typed, note)
+        self.app.call_from_thread(self._typed, note, unknown)
 
-    def _typed(self, note: str) -> None:
-        self.typed = note
-        if self.is_mounted:
-            self.query_one("#detail-typed", Label).update(f"[dim]{note}[/]" if note else "")
+    def _typed(self, note: str, unknown: list[tuple[str, str, str]]) -> None:
+        self.typed, self.unknown = note or "decoded", unknown
+        if not self.is_mounted:
+            return
+        self.query_one("#detail-typed", Label).update(f"[dim]{note}[/]" if note else "")
+        box = self.query_one("#detail-unknown", Vertical)
+        if unknown:
+            box.mount(Label(f"[b]{len(unknown)} extension value(s) no proto package knows, as the dump holds them "
+                            "(JSON):[/]", classes="unknown-title"))
+        for path, name, text in unknown:
+            box.mount(Label(f"[yellow]{name}[/] [dim]at {path}[/]"))
+            box.mount(Static(Syntax(text, "json", theme="ansi_dark", word_wrap=True)))
 
     @on(ListView.Selected, "#links")
     def follow(self, event: ListView.Selected) -> None:
