@@ -34,6 +34,18 @@ def natural_key(text: str) -> tuple[Any, ...]:
     return tuple(int(part) if part.isdigit() else part.lower() for part in _NUMBER.split(text))
 
 
+class RowMessage(Message):
+    """A message about one row of a `SummaryTable`."""
+
+    def __init__(self, table: SummaryTable, row: Row) -> None:
+        super().__init__()
+        self.table, self.row = table, row
+
+    @property
+    def control(self) -> SummaryTable:
+        return self.table
+
+
 class SummaryTable(ScrollView, can_focus=True):
     """Rows of a summary; ``/`` filters (through `set_filter`), a header click or ``s`` sorts, Enter opens."""
 
@@ -57,27 +69,11 @@ class SummaryTable(ScrollView, can_focus=True):
 
     cursor: reactive[int] = reactive(0, repaint=True)
 
-    class RowSelected(Message):
+    class RowSelected(RowMessage):
         """Enter (or a double click) on a row: ``row`` is the engine's `Row`."""
 
-        def __init__(self, table: SummaryTable, row: Row) -> None:
-            super().__init__()
-            self.table, self.row = table, row
-
-        @property
-        def control(self) -> SummaryTable:
-            return self.table
-
-    class Highlighted(Message):
+    class Highlighted(RowMessage):
         """The cursor moved to another row."""
-
-        def __init__(self, table: SummaryTable, row: Row) -> None:
-            super().__init__()
-            self.table, self.row = table, row
-
-        @property
-        def control(self) -> SummaryTable:
-            return self.table
 
     def __init__(self, *, id: str | None = None, max_width: int = MAX_WIDTH) -> None:  # noqa: A002 (Textual's name)
         super().__init__(id=id)

@@ -14,31 +14,16 @@ import pytest
 from envoyscope.errors import KubeError
 from envoyscope.sources.kube import Kube
 from tests.conftest import REPO
-from tests.lab.runner import ScenarioLab
-from tests.lab.scenarios import by_name
-from tests.live.fake_apiserver import FakeApiServer, pod
+from tests.live.fake_apiserver import pod
+from tests.live.mesh import GATEWAY, SLEEP, egress_mesh
 
 pytestmark = [pytest.mark.envoy, pytest.mark.xdist_group("live-kube")]
 
-SLEEP = ("default", "sleep-7f8d9c6b5d-x2x7k")
-GATEWAY = ("istio-system", "istio-egressgateway-5d8c7b8f9-q2w7x")
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    work = tmp_path_factory.mktemp("kube")
-    with ScenarioLab(by_name("egress-mtls-subsets"), work) as lab, FakeApiServer() as api:
-        api.pods = [
-            pod(*SLEEP, ip="10.244.0.12", labels={"app": "sleep", "istio.io/rev": "default"},
-                containers=["sleep", "istio-proxy"]),
-            pod(*GATEWAY, ip="10.244.0.31", labels={"app": "istio-egressgateway", "istio": "egressgateway"},
-                containers=["istio-proxy"]),
-            pod("default", "plain-nginx-1", ip="10.244.0.50", labels={"app": "nginx"}, containers=["nginx"]),
-            pod("default", "sleep-pending-2", ip="", labels={"app": "sleep"}, containers=["sleep", "istio-proxy"],
-                phase="Pending"),
-        ]
-        api.targets = {SLEEP: lab.envoys["sleep"].admin_port, GATEWAY: lab.envoys["egressgateway"].admin_port}
-        yield {"lab": lab, "api": api, "kubeconfig": api.kubeconfig(work / "kubeconfig.json")}
+    plain = pod("default", "plain-nginx-1", ip="10.244.0.50", labels={"app": "nginx"}, containers=["nginx"])
+    with egress_mesh(tmp_path_factory.mktemp("kube"), (plain,)) as mesh:
+        yield mesh
 
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:

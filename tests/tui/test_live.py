@@ -17,16 +17,10 @@ from envoyscope.tui.app import EnvoyscopeApp
 from envoyscope.tui.catalog import Catalog, ClusterCatalog
 from envoyscope.tui.table import SummaryTable
 from envoyscope.tui.trace_view import TraceScreen
-from tests.lab.runner import ScenarioLab
-from tests.lab.scenarios import by_name
-from tests.live.fake_apiserver import FakeApiServer, pod
+from tests.live.mesh import GATEWAY, SLEEP, egress_mesh
 from tests.tui.helpers import SIZE, loaded, messages, table, until
 
 pytestmark = [pytest.mark.envoy, pytest.mark.xdist_group("tui-live")]
-
-SLEEP = ("default", "sleep-7f8d9c6b5d-x2x7k")
-GATEWAY = ("istio-system", "istio-egressgateway-5d8c7b8f9-q2w7x")
-
 
 def test_refresh_against_a_real_envoy_admin(tmp_path: Path) -> None:
     from tests.lab.envoy import TYPE_URLS, EnvoyProcess, file_source, xds_file
@@ -62,18 +56,8 @@ def test_refresh_against_a_real_envoy_admin(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    work = tmp_path_factory.mktemp("tui-kube")
-    with ScenarioLab(by_name("egress-mtls-subsets"), work) as lab, FakeApiServer() as api:
-        api.pods = [
-            pod(*SLEEP, ip="10.244.0.12", labels={"app": "sleep", "istio.io/rev": "default"},
-                containers=["sleep", "istio-proxy"]),
-            pod(*GATEWAY, ip="10.244.0.31", labels={"app": "istio-egressgateway", "istio": "egressgateway"},
-                containers=["istio-proxy"]),
-            pod("default", "sleep-pending-2", ip="", labels={"app": "sleep"}, containers=["sleep", "istio-proxy"],
-                phase="Pending"),
-        ]
-        api.targets = {SLEEP: lab.envoys["sleep"].admin_port, GATEWAY: lab.envoys["egressgateway"].admin_port}
-        yield {"lab": lab, "api": api, "kubeconfig": api.kubeconfig(work / "kubeconfig.json")}
+    with egress_mesh(tmp_path_factory.mktemp("tui-kube")) as mesh:
+        yield mesh
 
 
 def test_cluster_pods_are_listed_then_read_when_picked(cluster: dict[str, Any]) -> None:
