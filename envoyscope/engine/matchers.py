@@ -28,6 +28,7 @@ class HttpRequest:
     random_value: int = 0
     runtime: dict[str, Any] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)  # dynamic metadata by filter namespace
+    client_cert: str = ""  # the downstream TLS client's certificate: "" (none or plaintext) | presented | validated
 
     def values(self, name: str) -> list[str]:
         name = name.lower()

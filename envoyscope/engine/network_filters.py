@@ -145,3 +145,24 @@ def _hcm(typed: dict[str, Any], proxy: ConfigDump, path: str, tls: bool, notes: 
     return NetworkAction("other", Step("network_filter", "http_connection_manager",
                                        "http_connection_manager has neither rds nor route_config", path, raw=typed),
                          terminates_tls=tls, hcm=typed)
+
+
+def hcm_codec(hcm: dict[str, Any] | None, http: str | None) -> tuple[str | None, str]:
+    """The HTTP codec the connection manager runs on a plaintext connection (``HttpConnectionManagerConfig::
+    createCodec``): ``codec_type`` AUTO (the default) picks HTTP/2 when the bytes open with the HTTP/2 preface
+    (``ConnectionManagerUtility::autoCreateCodec``), else HTTP/1.1; HTTP1 and HTTP2 take only their own protocol.
+    Returns (``HTTP/1.1`` | ``HTTP/2``, why), or (None, why) when the codec fails on what the client sends."""
+    codec = str((hcm or {}).get("codec_type", "AUTO"))
+    sent = "HTTP/2" if http == "h2c" else "HTTP/1.1"
+    shown = "HTTP/2 with prior knowledge (h2c)" if http == "h2c" else "HTTP/1.1"
+    if codec == "HTTP1" and sent == "HTTP/2":
+        return None, ("codec_type HTTP1 cannot parse the HTTP/2 preface of an h2c client: Envoy answers 400 "
+                      "(DPE, downstream protocol error)")
+    if codec == "HTTP2" and sent == "HTTP/1.1":
+        return None, ("codec_type HTTP2 expects the HTTP/2 preface but the client speaks HTTP/1.1: Envoy closes "
+                      "the connection (DPE, downstream protocol error)")
+    if codec == "HTTP3":
+        return None, "codec_type HTTP3 is QUIC (UDP): a TCP client's request never reaches it"
+    if codec == "AUTO":
+        return sent, f"codec_type AUTO detects {shown}"
+    return sent, f"codec_type {codec} speaks {shown}"

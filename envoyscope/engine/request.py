@@ -16,6 +16,10 @@ class TraceRequest:
     only the TLS handshake), ``tls`` (TLS, not HTTP), ``tcp`` (raw bytes, e.g. MySQL).
     authority: the Host / :authority header exactly as sent (``-H 'host: …'``), default ``host`` or ``host:port``
     as curl sends it (port left out when it is the scheme's default).
+    alpn: for ``https``/``tls`` the ClientHello's ALPN; for ``http``, ``h2c`` means HTTP/2 with prior knowledge
+    (``curl --http2-prior-knowledge``): the connection opens with the HTTP/2 preface instead of an HTTP/1.1 line.
+    client_cert: whether a TLS client presents a certificate: ``""`` (a plain HTTPS client), ``presented``, or
+    ``validated`` (one the receiving listener trusts, as between Istio sidecars with mutual TLS).
     """
 
     host: str
@@ -31,6 +35,7 @@ class TraceRequest:
     from_proxy: str | None = None
     random_value: int = 0
     runtime: tuple[tuple[str, float], ...] = field(default=())
+    client_cert: str = ""
 
     @property
     def is_tls(self) -> bool:
@@ -39,6 +44,13 @@ class TraceRequest:
     @property
     def is_http(self) -> bool:
         return self.scheme == "http"
+
+    @property
+    def http_version(self) -> str | None:
+        """What http_inspector sees of a plaintext HTTP request: ``h2c`` (prior knowledge) or ``http/1.1``."""
+        if not self.is_http:
+            return None
+        return "h2c" if "h2c" in self.alpn else "http/1.1"
 
     @property
     def authority(self) -> str:
@@ -77,6 +89,7 @@ class TraceRequest:
             "source_ip": self.source_ip,
             "from": self.from_proxy,
             "random_value": self.random_value,
+            "client_cert": (self.client_cert or None) if self.is_tls else None,
         }
 
 
@@ -96,6 +109,7 @@ class Wire:
     path: str = "/"
     method: str = "GET"
     headers: tuple[tuple[str, str], ...] = ()  # other request headers, lower-case names
+    client_cert: str = ""  # TLS only: "" (no client certificate) | presented | validated (the listener trusts it)
 
     def with_(self, **changes: Any) -> Wire:
         return replace(self, **changes)
@@ -111,11 +125,12 @@ def first_wire(request: TraceRequest, dst_ip: str, src_ip: str) -> Wire:
         transport="tls" if request.is_tls else "raw_buffer",
         sni=request.server_name,
         alpn=request.alpn,
-        http="http/1.1" if request.is_http else None,
+        http=request.http_version,
         authority=request.authority,
         path=request.path,
         method=request.method,
         headers=headers,
+        client_cert=request.client_cert if request.is_tls else "",
     )
 
 

@@ -19,9 +19,11 @@ from envoyscope.engine.matchers import (
     regex_of,
     runtime_fraction_matches,
 )
+from envoyscope.engine.network_filters import hcm_codec
 from envoyscope.engine.request import TraceRequest, Wire
 from envoyscope.engine.route_action import ActionResult, apply_action
 from envoyscope.engine.steps import NearMiss, Step
+from envoyscope.engine.uri_template import path_template, template_match
 from envoyscope.engine.vhost import find_virtual_host, routing_host
 
 
@@ -30,7 +32,7 @@ class RouteResult:
     steps: tuple[Step, ...]
     virtual_host: str | None
     route: str | None
-    kind: str  # cluster | no_route | direct_response | redirect | unsupported
+    kind: str  # cluster | no_route | direct_response | redirect | reset (HTTP codec error) | unsupported
     detail: str
     code: int | None = None
     cluster: str | None = None
@@ -47,7 +49,8 @@ def route_label(route: dict[str, Any], index: int) -> str:
 
 
 def path_matches(match: dict[str, Any], request: HttpRequest) -> tuple[bool, str]:
-    """The route's path specifier; case-insensitive when ``case_sensitive`` is false."""
+    """The route's path specifier; case-insensitive when ``case_sensitive`` is false (path templates excepted:
+    Envoy's ``UriTemplateMatcher`` always compares case-sensitively)."""
     sensitive = match.get("case_sensitive", True)
     if isinstance(sensitive, dict):
         sensitive = sensitive.get("value", True)
@@ -71,30 +74,42 @@ def path_matches(match: dict[str, Any], request: HttpRequest) -> tuple[bool, str
         ok = path == fold(want) or path.startswith(fold(want) + "/")
         return ok, f"path_separated_prefix `{want}`"
     if "path_match_policy" in match:
-        template = str((match["path_match_policy"].get("typed_config") or {}).get("path_template", ""))
-        return template_matches(template, request.path_only), f"path template `{template}`"
+        template = path_template(match)
+        ok, _, invalid = template_match(template, request.path_only)
+        return ok, f"path template `{template}`" + (f" (Envoy rejects it: {invalid})" if invalid else "")
     if "connect_matcher" in match:
         return request.method == "CONNECT", "CONNECT requests"
     return False, "no path specifier"
 
 
-def template_matches(template: str, path: str) -> bool:
-    """``UriTemplateMatcher``: ``{var}`` / ``*`` is one segment, ``{var=**}`` / ``**`` the rest of the path."""
-    parts = []
-    for segment in template.strip("/").split("/"):
-        if segment in ("**",) or (segment.startswith("{") and segment.endswith("=**}")):
-            parts.append("[^?#]*")
-        elif segment == "*" or (segment.startswith("{") and segment.endswith("}")):
-            parts.append("[^/?#]+")
-        else:
-            parts.append(_escape(segment))
-    return full_match("/" + "/".join(parts), path)
+def is_grpc_request(request: HttpRequest) -> bool:
+    """``Grpc::Common::isGrpcRequestHeaders``: content-type exactly ``application/grpc`` or starting with
+    ``application/grpc+`` (``+proto``, ``+json``); ``application/grpc-web`` and parameters (``;charset``) are not
+    gRPC. Compared case-sensitively, on the first content-type header."""
+    values = request.values("content-type")
+    content_type = values[0] if values else ""
+    base = "application/grpc"
+    return content_type.startswith(base) and (len(content_type) == len(base) or content_type[len(base)] == "+")
 
 
-def _escape(text: str) -> str:
-    import re
-
-    return re.escape(text)
+def tls_context_matches(tls: dict[str, Any], request: HttpRequest) -> tuple[bool, str]:
+    """``RouteEntryImplBase::evaluateTlsContextMatch``: ``presented`` / ``validated`` compare with whether the
+    downstream connection is TLS *and* its client presented a certificate / one the listener validated."""
+    cert = request.client_cert if request.scheme == "https" else ""
+    facts = {"presented": cert in ("presented", "validated"), "validated": cert == "validated"}
+    for key in ("presented", "validated"):
+        want = tls.get(key)
+        if isinstance(want, dict):
+            want = want.get("value")
+        if want is not None and bool(want) != facts[key]:
+            if request.scheme != "https":
+                have = "the connection is plaintext, so no client certificate"
+            elif not cert:
+                have = "the client presented no certificate"
+            else:
+                have = "the client's certificate was presented but not validated"
+            return False, f"tls_context.{key} is {str(bool(want)).lower()}, {have}"
+    return True, ""
 
 
 def match_route(route: dict[str, Any], request: HttpRequest) -> tuple[bool, str, str]:
@@ -104,10 +119,10 @@ def match_route(route: dict[str, Any], request: HttpRequest) -> tuple[bool, str,
         ok, why = runtime_fraction_matches(match["runtime_fraction"], request)
         if not ok:
             return False, "", why
-    if "grpc" in match:
-        content_type = request.header("content-type") or ""
-        if not content_type.startswith("application/grpc"):
-            return False, "", "the route wants a gRPC request (content-type application/grpc)"
+    if "grpc" in match and not is_grpc_request(request):
+        shown = request.header("content-type")
+        return False, "", ("the route wants a gRPC request (content-type application/grpc or application/grpc+…), "
+                           f"content-type is {f'`{shown}`' if shown is not None else 'absent'}")
     for spec in match.get("headers") or ():
         ok, why = header_matches(spec, request)
         if not ok:
@@ -118,13 +133,9 @@ def match_route(route: dict[str, Any], request: HttpRequest) -> tuple[bool, str,
             return False, "", why
     tls = match.get("tls_context")
     if tls:
-        is_tls = request.scheme == "https"
-        for key in ("presented", "validated"):
-            want = tls.get(key)
-            if isinstance(want, dict):
-                want = want.get("value")
-            if want is not None and bool(want) != is_tls:
-                return False, "", f"tls_context.{key} is {want}, the request {'is' if is_tls else 'is not'} TLS"
+        ok, why = tls_context_matches(tls, request)
+        if not ok:
+            return False, "", why
     for spec in match.get("dynamic_metadata") or ():
         ok, why = metadata_matches(spec, request)
         if not ok:
@@ -214,11 +225,20 @@ def request_from_wire(wire: Wire, request: TraceRequest) -> HttpRequest:
     if not any(n == "x-forwarded-proto" for n, _ in headers):
         headers = (*headers, ("x-forwarded-proto", scheme))
     return HttpRequest(authority=wire.authority, path=wire.path, method=wire.method, headers=headers, scheme=scheme,
-                       random_value=request.random_value, runtime=dict(request.runtime))
+                       random_value=request.random_value, runtime=dict(request.runtime),
+                       client_cert=wire.client_cert if wire.transport == "tls" else "")
 
 
 def route_request(route_config: dict[str, Any], wire: Wire, request: TraceRequest, hcm: dict[str, Any] | None,
                   listener_port: int) -> RouteResult:
-    """What the HTTP connection manager's router does with the request on ``wire``."""
+    """What the HTTP connection manager's router does with the request on ``wire``.
+
+    On a plaintext connection the HCM's codec must speak what the client sends (HTTP/1.1 or h2c prior
+    knowledge); when it cannot, the result is ``reset`` (Envoy's DPE) with an HTTP code when Envoy answers one."""
+    if wire.transport != "tls" and wire.http is not None:
+        protocol, why = hcm_codec(hcm, wire.http)
+        if protocol is None:
+            step = Step("network_filter", None, why, "http_connection_manager.codec_type")
+            return RouteResult((step,), None, None, "reset", why, code=400 if wire.http == "h2c" else None)
     return route_http(route_config, request_from_wire(wire, request), hcm=hcm, listener_port=listener_port,
                       path=f"route_config[{route_config.get('name', '')}]")

@@ -57,6 +57,11 @@ def pick_weighted_cluster(clusters: list[dict[str, Any]], total: int | None, ran
 def _rewrite_path(action: dict[str, Any], match: dict[str, Any], request: HttpRequest) -> str | None:
     """``prefix_rewrite`` / ``regex_rewrite`` / template rewrite; None when the path is left alone."""
     path = request.path
+    if "path_rewrite_policy" in action:  # envoy.path.rewrite.uri_template: variables of the match's path template
+        from envoyscope.engine.uri_template import path_template, rewrite_path
+
+        rewrite = str((action["path_rewrite_policy"].get("typed_config") or {}).get("path_template_rewrite", ""))
+        return rewrite_path(path_template(match), rewrite, path)
     if "prefix_rewrite" in action:
         matched = str(match.get("prefix", match.get("path", match.get("path_separated_prefix", ""))))
         if "path" in match:
@@ -106,10 +111,44 @@ def _rewrite_host(action: dict[str, Any], request: HttpRequest) -> tuple[str | N
 def _details(action: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"timeout": action.get("timeout", "15s (default)")}
     for key in ("retry_policy", "request_mirror_policies", "hash_policy", "idle_timeout", "max_stream_duration",
-                "prefix_rewrite", "regex_rewrite", "host_rewrite_literal", "auto_host_rewrite", "cors"):
+                "prefix_rewrite", "regex_rewrite", "path_rewrite_policy", "host_rewrite_literal", "auto_host_rewrite",
+                "cors", "metadata_match"):  # metadata_match: the subset load balancer's criteria (engine/subset.py)
         if key in action:
             out[key] = action[key]
     return out
+
+
+def _policy_notes(action: dict[str, Any], vhost: dict[str, Any]) -> list[str]:
+    """Retries (the route's ``retry_policy``, else the virtual host's; ``num_retries`` defaults to 1), request
+    mirrors (with their runtime fraction) and the hash policy the load balancer hashes on."""
+    notes = []
+    retry, where = (action.get("retry_policy"), "") if action.get("retry_policy") else (
+        vhost.get("retry_policy"), " (the virtual host's retry_policy)")
+    if retry:
+        count = retry.get("num_retries", 1)
+        count = count.get("value", 1) if isinstance(count, dict) else count
+        per_try = f", {retry['per_try_timeout']} per try" if retry.get("per_try_timeout") else ""
+        notes.append(f"retries up to {count} time(s) on {retry.get('retry_on') or '(no retry_on: never)'}"
+                     f"{per_try}{where}")
+    for mirror in action.get("request_mirror_policies") or ():
+        fraction = (mirror.get("runtime_fraction") or {}).get("default_value")
+        share = ""
+        if fraction:
+            share = f" ({fraction.get('numerator', 0)}/{fraction.get('denominator', 'HUNDRED').lower()} of requests)"
+        notes.append(f"mirrored to {mirror.get('cluster') or mirror.get('cluster_header')}{share}")
+    hashes = []
+    for policy in action.get("hash_policy") or ():
+        for kind, key in (("header", "header_name"), ("cookie", "name"), ("query_parameter", "name"),
+                          ("filter_state", "key")):
+            if kind in policy:
+                hashes.append(f"{kind.replace('_', ' ')} `{(policy[kind] or {}).get(key, '')}`")
+        if "connection_properties" in policy:
+            hashes.append("source IP")
+        if policy.get("terminal") and hashes:
+            hashes[-1] += " (terminal: later policies are skipped once it yields a hash)"
+    if hashes:
+        notes.append(f"consistent hashing on {' then '.join(hashes)}")
+    return notes
 
 
 def _redirect(redirect: dict[str, Any], match: dict[str, Any], request: HttpRequest) -> tuple[str, int]:
@@ -186,13 +225,7 @@ def apply_action(route: dict[str, Any], vhost: dict[str, Any], route_config: dic
         notes.append("no route timeout (0s)")
     elif timeout:
         notes.append(f"timeout {timeout}")
-    if action.get("retry_policy"):
-        retry = action["retry_policy"]
-        notes.append(f"retries {retry.get('num_retries', 1)} on {retry.get('retry_on', '?')}")
-    for mirror in action.get("request_mirror_policies") or ():
-        notes.append(f"mirrored to {mirror.get('cluster')}")
-    if action.get("hash_policy"):
-        notes.append("hash policy set (consistent hashing)")
+    notes.extend(_policy_notes(action, vhost))
     suffix = f" ({'; '.join(notes)})" if notes else ""
     common: dict[str, Any] = {"authority": new_host, "path": new_path, "details": details}
     if "cluster" in action:

@@ -93,7 +93,10 @@ def _near_misses(vhosts: list[dict[str, Any]], host: str) -> list[NearMiss]:
                 out.append(NearMiss(f"virtual host `{name}`", f"has domain `{domain}` ({want}), the request Host is "
                                                              f"`{host}`"))
                 break
-            if d.startswith("*") and bare.endswith(d[1:].split(":")[0]) and d_port != port:
+            if d == "*":
+                continue  # the default matches every Host: never a near miss (it is the one chosen, if any)
+            suffix = split_port(d[1:])[0] if d.startswith("*") else ""
+            if d.startswith("*") and len(suffix) < len(bare) and bare.endswith(suffix) and d_port != port:
                 out.append(NearMiss(f"virtual host `{name}`", f"wildcard `{domain}` fits the name but not the port "
                                                              f"of `{host}`"))
                 break
