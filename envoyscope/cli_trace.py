@@ -35,7 +35,12 @@ def register(sub: Any) -> None:
     parser.add_argument("--scheme", choices=("http", "https", "tls", "tcp"), default="http",
                         help="http (default), https (TLS from the app), tls (TLS, not HTTP), tcp (raw bytes)")
     parser.add_argument("--sni", help="TLS server name (default: the host, for https/tls)")
-    parser.add_argument("--alpn", default="", help="TLS ALPN list, e.g. h2,http/1.1")
+    parser.add_argument("--alpn", default="",
+                        help="ALPN: with TLS the list offered, e.g. h2,http/1.1; with --scheme http, h2c sends HTTP/2 "
+                             "with prior knowledge")
+    parser.add_argument("--client-cert", choices=("presented", "validated"), default="",
+                        help="with TLS: the client presents a certificate (validated: one the listener trusts, as "
+                             "between Istio sidecars)")
     parser.add_argument("--source-ip", help="the app's IP (default: the first proxy's instance IP)")
     parser.add_argument("--from", dest="from_proxy", metavar="PROXY", help="the proxy where the request starts")
     parser.add_argument("--proxy", action="append", default=[], metavar="NAME=IP",
@@ -77,6 +82,7 @@ def build_request(args: argparse.Namespace) -> Any:
         source_ip=args.source_ip,
         from_proxy=args.from_proxy,
         random_value=args.random_value,
+        client_cert=args.client_cert or "",
     )
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from envoyscope.engine.steps import NearMiss, Step
+from envoyscope.engine.subset import choose_subset
 from envoyscope.engine.tls import TlsContext, endpoint_match_labels, resolve_transport_socket
 from envoyscope.model.clusters_status import ClustersStatus, HostStatus
 from envoyscope.model.dump import ConfigDump
@@ -197,8 +198,10 @@ def choose_endpoint(endpoints: list[Endpoint], random_value: int) -> tuple[Endpo
 
 
 def resolve_cluster(dump: ConfigDump, name: str, *, original_dst: tuple[str, int] | None = None,
-                    random_value: int = 0) -> ClusterResult:
-    """Cluster lookup, its endpoints, the chosen one, and the TLS Envoy uses toward it."""
+                    random_value: int = 0, metadata_match: dict[str, Any] | None = None) -> ClusterResult:
+    """Cluster lookup, its endpoints, the chosen one, and the TLS Envoy uses toward it.
+
+    ``metadata_match`` is the route's: with ``lb_subset_config`` it narrows the hosts (``SubsetLoadBalancer``)."""
     resource = dump.cluster(name)
     if resource is None:
         near = tuple(NearMiss(c.name, "similar name", c.path) for c in dump.clusters if _similar(c.name, name))[:5]
@@ -210,7 +213,12 @@ def resolve_cluster(dump: ConfigDump, name: str, *, original_dst: tuple[str, int
     where = f"the {resource.state} cluster" if resource.state != "dynamic_active" else "cluster"
     cluster_step = Step("cluster", name, f"{where} `{name}` ({kind})", resource.path, raw=cluster)
     endpoints, why = find_endpoints(dump, cluster, resource.path, original_dst)
-    chosen, pool = choose_endpoint(endpoints, random_value)
+    candidates = endpoints
+    if cluster.get("lb_subset_config") and endpoints:
+        subset = choose_subset(cluster["lb_subset_config"], endpoints, metadata_match)
+        candidates = subset.hosts
+        why = f"{why}; lb_subset_config: {subset.reason}"
+    chosen, pool = choose_endpoint(candidates, random_value)
     misses = tuple(NearMiss(ep.address, f"not healthy: {ep.health}", ep.path) for ep in endpoints if not ep.healthy)
     if chosen is None and kind == "EDS" and "endpoints unknown" in why:
         step = Step("endpoint", None, f"{why}: envoyscope cannot tell which endpoint Envoy picks, nor whether any is "

@@ -109,10 +109,13 @@ def run_hop(proxy: ConfigDump, wire: Wire, entry: str, request: TraceRequest) ->
                                   f"virtual host answers HTTP {routed.code}", code=routed.code)
     if routed.kind in ("direct_response", "redirect"):
         return b.end(routed.kind, routed.detail, code=routed.code)
+    if routed.kind == "reset":  # the HCM's codec cannot read the bytes (h2c into HTTP1, HTTP/1.1 into HTTP2)
+        return b.end("reset", routed.detail, flags="DPE", code=routed.code)
     if routed.kind != "cluster" or routed.cluster is None:
         return b.end("unsupported", routed.detail)
     next_wire = wire.with_(authority=routed.authority or wire.authority, path=routed.path or wire.path)
-    return _to_cluster(b, proxy, next_wire, routed.cluster, request, http=True, hcm=action.hcm)
+    return _to_cluster(b, proxy, next_wire, routed.cluster, request, http=True, hcm=action.hcm,
+                       metadata_match=routed.action.get("metadata_match"))
 
 
 def _chain_path(listener_path: str, steps: list[Step]) -> str:
@@ -135,8 +138,25 @@ def _istio_alpn(hcm: dict[str, Any] | None, tls: TlsContext | None) -> TlsContex
     return tls
 
 
+def _alpn_fallback(cluster: dict[str, Any] | None, tls: TlsContext | None) -> TlsContext | None:
+    """An HTTP upstream over TLS with no ``alpn_protocols`` offers the codec's protocols: Envoy's connection pool
+    passes them as the ALPN fallback (``TransportSocketOptionsImpl``): ``http/1.1``, ``h2``, or both for
+    ``auto_config``."""
+    if cluster is None or tls is None or tls.mode == "plaintext" or tls.alpn:
+        return tls
+    options = ((cluster.get("typed_extension_protocol_options") or {})
+               .get("envoy.extensions.upstreams.http.v3.HttpProtocolOptions") or {})
+    if "auto_config" in options:
+        return replace(tls, alpn=("h2", "http/1.1"))
+    explicit = options.get("explicit_http_config") or {}
+    if "http2_protocol_options" in explicit or "http2_protocol_options" in cluster:
+        return replace(tls, alpn=("h2",))
+    return replace(tls, alpn=("http/1.1",))
+
+
 def _to_cluster(b: _Builder, proxy: ConfigDump, wire: Wire, cluster_name: str, request: TraceRequest,
-                *, http: bool, hcm: dict[str, Any] | None = None) -> HopResult:
+                *, http: bool, hcm: dict[str, Any] | None = None,
+                metadata_match: dict[str, Any] | None = None) -> HopResult:
     b.facts["cluster"] = cluster_name
     if cluster_name == BLACKHOLE and proxy.cluster(BLACKHOLE) is not None:
         b.step(Step("cluster", BLACKHOLE, "BlackHoleCluster has no endpoints: the request goes nowhere"))
@@ -144,7 +164,8 @@ def _to_cluster(b: _Builder, proxy: ConfigDump, wire: Wire, cluster_name: str, r
                   else "BlackHoleCluster: the connection is closed (REGISTRY_ONLY, or nothing else matched)")
         return b.end("blackhole", detail, flags="UH", code=503 if http else None)
     original = (wire.dst_ip, wire.dst_port)
-    result = resolve_cluster(proxy, cluster_name, original_dst=original, random_value=request.random_value)
+    result = resolve_cluster(proxy, cluster_name, original_dst=original, random_value=request.random_value,
+                             metadata_match=metadata_match)
     for s in result.steps:
         b.step(s)
     if result.outcome == "endpoints_unknown":
@@ -156,7 +177,9 @@ def _to_cluster(b: _Builder, proxy: ConfigDump, wire: Wire, cluster_name: str, r
                      cluster=result)
     assert result.chosen is not None
     b.facts["endpoint"] = result.chosen.address  # ip:port; hostname:port for DNS clusters
-    b.facts["tls"] = _istio_alpn(hcm, result.tls) if http else result.tls
+    resource = proxy.cluster(cluster_name)
+    b.facts["tls"] = (_alpn_fallback(resource.raw if resource else None, _istio_alpn(hcm, result.tls)) if http
+                      else result.tls)
     if cluster_name == PASSTHROUGH:
         return b.end("passthrough", f"PassthroughCluster: forwarded unchanged to the original destination "
                                     f"{result.chosen.address}", cluster=result)
@@ -170,8 +193,19 @@ def _to_cluster(b: _Builder, proxy: ConfigDump, wire: Wire, cluster_name: str, r
         sni=(tls.sni if upstream_tls and tls else wire.sni if not http else None),
         alpn=(tls.alpn if upstream_tls and tls else wire.alpn if not http else ()),
         http=("http/1.1" if http else wire.http),
+        # Istio mTLS presents the proxy's workload certificate, which the next sidecar or gateway trusts;
+        # other TLS presents a certificate when the cluster's context has one (trust is the receiver's call).
+        client_cert=_client_cert(tls) if upstream_tls else (wire.client_cert if not http else ""),
     )
     return HopResult(b.hop(), None, next_wire=next_wire, endpoint_ip=result.chosen.ip or None, cluster=result)
+
+
+def _client_cert(tls: TlsContext | None) -> str:
+    if tls is None:
+        return ""
+    if tls.mode == "ISTIO_MUTUAL":
+        return "validated"
+    return "presented" if tls.client_cert else ""
 
 
 def leaves(result: HopResult) -> Outcome:
@@ -186,9 +220,13 @@ def leaves(result: HopResult) -> Outcome:
     name = parse_cluster_name(cluster.cluster)
     mode = tls.mode if tls else "plaintext"
     wire = result.hop.wire
-    if mode == "plaintext" and wire.transport == "tls" and cluster.cluster != PASSTHROUGH:
+    if mode == "plaintext" and wire.transport == "tls" and cluster.cluster != PASSTHROUGH and (
+            result.hop.route_config is None):  # tcp_proxy: the bytes go on as they came (an HTTP hop decrypted them)
         mode = f"the app's own TLS passed through (SNI {wire.sni or 'none'})"
     target = chosen.address
+    if cluster.cluster.startswith("inbound|"):
+        return Outcome("mesh_internal", f"delivered to the workload's application at {target} (inbound cluster "
+                                        f"`{cluster.cluster}`, {mode})")
     if labels.get("tlsMode") == "istio" or mode == "ISTIO_MUTUAL":
         return Outcome("mesh_internal", f"reaches {target} ({name.host or cluster.cluster}) inside the mesh, "
                                         f"{mode}")

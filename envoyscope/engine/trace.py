@@ -20,6 +20,16 @@ from envoyscope.model.dump import ConfigDump
 
 MAX_HOPS = 8
 
+
+def _is_ip(text: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(text.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
 # Outcome kinds: stable names, documented in the README.
 OUTCOME_KINDS = {
     "external": "leaves the mesh to an address outside it",
@@ -142,6 +152,37 @@ def proxies_by_ip(dumps: list[ConfigDump], extra: dict[str, str] | None = None) 
     return table
 
 
+def proxy_by_hostname(dumps: list[ConfigDump], host: str) -> tuple[ConfigDump | None, str]:
+    """A DNS endpoint that names a proxy given in SOURCE: a pod DNS name or a Kubernetes service name.
+
+    ``a-b-c-d.NS.pod.DOMAIN`` is the pod with IP a.b.c.d; ``POD.SVC.NS.svc.DOMAIN`` (a headless service) the pod
+    POD; ``SVC.NS.svc.DOMAIN`` a pod of namespace NS whose ``app`` (or ``istio``) label, workload name or pod name
+    prefix is SVC. The service port is taken as the pod's port (a Service's targetPort is not in any dump).
+    """
+    labels = host.rstrip(".").lower().split(".")
+    if len(labels) >= 3 and labels[2] == "pod":
+        ip = labels[0].replace("-", ".")
+        for dump in dumps:
+            if ip in dump.identity.instance_ips and dump.identity.namespace.lower() == labels[1]:
+                return dump, f"the pod DNS name {host} is {dump.identity.name}'s IP {ip}"
+        return None, ""
+    if "svc" not in labels or labels.index("svc") < 2:
+        return None, ""
+    at = labels.index("svc")
+    namespace, service = labels[at - 1], labels[at - 2]
+    pod = labels[at - 3] if at >= 3 else None
+    for dump in dumps:
+        ident = dump.identity
+        if ident.namespace.lower() != namespace:
+            continue
+        if pod is not None and ident.pod.lower() == pod:
+            return dump, f"{host} names the pod {ident.name} (headless service {service})"
+        names = {ident.label("app"), ident.label("istio"), ident.label("service.istio.io/canonical-name")}
+        if pod is None and (service in names or ident.pod.lower().startswith(service + "-")):
+            return dump, f"{host} is the service {service}.{namespace}, which selects the pod {ident.name}"
+    return None, ""
+
+
 def trace(request: TraceRequest, dumps: list[ConfigDump], *, proxy_ips: dict[str, str] | None = None) -> Trace:
     """Follow ``request`` from its first proxy until it leaves the proxies given, or fails."""
     from envoyscope.engine import hop as hop_engine  # hop builds Hop and Outcome objects of this module
@@ -177,10 +218,17 @@ def trace(request: TraceRequest, dumps: list[ConfigDump], *, proxy_ips: dict[str
             outcome = result.outcome
             break
         assert result.next_wire is not None and result.endpoint_ip is not None
-        next_proxy = by_ip.get(f"{result.endpoint_ip}:{result.next_wire.dst_port}") or by_ip.get(result.endpoint_ip)
-        if next_proxy is None:
+        next_wire = result.next_wire
+        next_proxy = by_ip.get(f"{result.endpoint_ip}:{next_wire.dst_port}") or by_ip.get(result.endpoint_ip)
+        if next_proxy is None and not _is_ip(result.endpoint_ip):
+            next_proxy, _why = proxy_by_hostname(dumps, result.endpoint_ip)
+            if next_proxy is not None and next_proxy.identity.instance_ips:  # what DNS answers for that name
+                next_wire = next_wire.with_(dst_ip=next_proxy.identity.instance_ips[0])
+        if next_proxy is None or (next_proxy is proxy and entry == "inbound"
+                                  and (result.hop.cluster or "").startswith("inbound|")):
+            # An inbound cluster's connection (from 127.0.0.6) is not intercepted again: it reaches the app.
             outcome = hop_engine.leaves(result)
             break
-        proxy, wire = next_proxy, result.next_wire
+        proxy, wire = next_proxy, next_wire
         entry = "inbound" if next_proxy.identity.proxy_type == "sidecar" else "direct"
     return Trace(request=request, hops=tuple(hops), outcome=outcome, assumptions=tuple(assumptions))

@@ -214,3 +214,86 @@ def mutual_tls_files(sni: str, cert: str, key: str, ca: str) -> dict[str, Any]:
                                                                                       "sds_config": dict(ADS)}},
             "alpn_protocols": ["h2", "http/1.1"]},
         "sni": sni}}
+
+
+# --- Istio mutual TLS: what istiod writes for ISTIO_MUTUAL, auto mTLS and a sidecar's inbound side ---
+
+ISTIO_ALPN = ["istio-peer-exchange", "istio"]
+INBOUND_HTTP_ALPN = ["istio-http/1.0", "istio-http/1.1", "istio-h2"]
+ORIGINAL_DST_FILTER = {"name": "envoy.filters.listener.original_dst", "typed_config": {
+    "@type": T + "envoy.extensions.filters.listener.original_dst.v3.OriginalDst"}}
+
+
+def spiffe(namespace: str, service_account: str) -> str:
+    return f"spiffe://cluster.local/ns/{namespace}/sa/{service_account}"
+
+
+def _istio_common(alpn: list[str], sans: list[str] | None) -> dict[str, Any]:
+    validation: dict[str, Any] = {}
+    if sans:
+        validation["match_subject_alt_names"] = [{"exact": san} for san in sans]
+    return {"tls_certificate_sds_secret_configs": [{"name": "default", "sds_config": dict(ADS)}],
+            "combined_validation_context": {"default_validation_context": validation,
+                                            "validation_context_sds_secret_config": {"name": "ROOTCA",
+                                                                                      "sds_config": dict(ADS)}},
+            "alpn_protocols": list(alpn)}
+
+
+def istio_mutual(sni: str, sans: list[str]) -> dict[str, Any]:
+    """``tls.mode: ISTIO_MUTUAL`` (or auto mTLS): the workload certificate ``default`` and ``ROOTCA`` by SDS."""
+    return {"name": "envoy.transport_sockets.tls", "typed_config": {
+        "@type": T + "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+        "common_tls_context": _istio_common(ISTIO_ALPN, sans), "sni": sni}}
+
+
+def auto_mtls_matches(sni: str, sans: list[str]) -> list[dict[str, Any]]:
+    """Auto mTLS: Istio mTLS to endpoints labelled ``tlsMode: istio``, plaintext to the others."""
+    return [{"name": "tlsMode-istio", "match": {"tlsMode": "istio"}, "transport_socket": istio_mutual(sni, sans)},
+            {"name": "tlsMode-disabled", "match": {}, "transport_socket": {
+                "name": "envoy.transport_sockets.raw_buffer", "typed_config": {
+                    "@type": T + "envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer"}}}]
+
+
+def downstream_mtls(alpn: list[str]) -> dict[str, Any]:
+    """A listener's Istio mTLS: the workload certificate, client certificates required and checked by ROOTCA."""
+    return {"name": "envoy.transport_sockets.tls", "typed_config": {
+        "@type": T + "envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+        "common_tls_context": _istio_common(alpn, None), "require_client_certificate": True}}
+
+
+def istio_sni(port: int, host: str) -> str:
+    return f"outbound_.{port}_._.{host}"
+
+
+def gateway_mtls_listener(port: int, route_config_name: str) -> dict[str, Any]:
+    """A gateway server with ``tls.mode: ISTIO_MUTUAL`` (hosts ``*``): mTLS terminated, then HTTP by RDS."""
+    return {"name": f"0.0.0.0_{port}", "address": {"socket_address": {"address": "0.0.0.0", "port_value": port}},
+            "traffic_direction": "OUTBOUND", "listener_filters": [TLS_INSPECTOR],
+            "filter_chains": [{"name": f"0.0.0.0_{port}_mtls", "filter_chain_match": {"transport_protocol": "tls"},
+                               "transport_socket": downstream_mtls(["h2", "http/1.1"]),
+                               "filters": [hcm(f"outbound_0.0.0.0_{port}", route_config_name)]}]}
+
+
+def virtual_inbound(http_ports: list[int]) -> dict[str, Any]:
+    """``virtualInbound`` on 15006 (iptables sends connections to the pod here; ``original_dst`` restores where they
+    were going): per port an Istio-mTLS HTTP chain. Upstream Envoy has no ``istio.alpn`` filter, so the lab's
+    clients offer the cluster's own ALPN (``istio-peer-exchange``, ``istio``), which the chains accept as well."""
+    chains: list[dict[str, Any]] = [{"name": "virtualInbound-blackhole", "filter_chain_match": {
+        "destination_port": 15006}, "filters": [tcp_proxy(BLACKHOLE)]}]
+    for port in http_ports:
+        chains.append({"name": f"0.0.0.0_{port}", "filter_chain_match": {
+            "destination_port": port, "transport_protocol": "tls",
+            "application_protocols": INBOUND_HTTP_ALPN + ISTIO_ALPN},
+            "transport_socket": downstream_mtls(["h2", "http/1.1"]),
+            "filters": [hcm(f"inbound_0.0.0.0_{port}", f"inbound|{port}||")]})
+    return {"name": "virtualInbound", "address": {"socket_address": {"address": "0.0.0.0", "port_value": 15006}},
+            "traffic_direction": "INBOUND", "listener_filters": [ORIGINAL_DST_FILTER, TLS_INSPECTOR, HTTP_INSPECTOR],
+            "listener_filters_timeout": "0s", "continue_on_listener_filters_timeout": True, "filter_chains": chains}
+
+
+def inbound_cluster(port: int) -> dict[str, Any]:
+    """``inbound|<port>||``: to the app, at the connection's original destination, from 127.0.0.6."""
+    return {"name": f"inbound|{port}||", "type": "ORIGINAL_DST", "connect_timeout": "10s",
+            "lb_policy": "CLUSTER_PROVIDED", "upstream_bind_config": {"source_address": {
+                "address": "127.0.0.6", "port_value": 0}},
+            "metadata": {"filter_metadata": {"istio": {"services": []}}}}

@@ -22,6 +22,13 @@ from tests.lab.scenarios import Scenario, all_scenarios
 ROOT = Path(__file__).resolve().parents[2] / "sample_dumps"
 
 
+class _Dumper(yaml.SafeDumper):
+    """Writes repeated values out in full (no ``&id001`` anchors): scenario.yaml is read by people."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def scenario_yaml(scenario: Scenario, decisions: list[list[dict[str, Any]]]) -> dict[str, Any]:
     return {
         "title": scenario.title,
@@ -47,8 +54,8 @@ def regenerate(scenario: Scenario, root: Path = ROOT) -> None:
     for name, (dump, clusters) in dumps.items():
         (folder / f"{name}.config_dump.json").write_text(json.dumps(dump, indent=1) + "\n")
         (folder / f"{name}.clusters.json").write_text(json.dumps(clusters, indent=1) + "\n")
-    (folder / "scenario.yaml").write_text(yaml.safe_dump(scenario_yaml(scenario, decisions), sort_keys=False,
-                                                         width=110, allow_unicode=True))
+    (folder / "scenario.yaml").write_text(yaml.dump(scenario_yaml(scenario, decisions), Dumper=_Dumper,
+                                                    sort_keys=False, width=110, allow_unicode=True))
 
 
 def main(argv: list[str]) -> int:

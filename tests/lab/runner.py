@@ -30,11 +30,17 @@ from typing import Any
 
 from tests.lab import istio as I  # noqa: N812
 from tests.lab.envoy import TYPE_URLS, EnvoyProcess, free_port, json_access_log, read_json_lines, xds_file
+from tests.lab.relay import Relay
 from tests.lab.scenarios import Proxy, Scenario
 
 FIELDS = {"listener": "", "chain": "%FILTER_CHAIN_NAME%", "route": "%ROUTE_NAME%", "cluster": "%UPSTREAM_CLUSTER%",
           "upstream": "%UPSTREAM_HOST%", "flags": "%RESPONSE_FLAGS%", "code": "%RESPONSE_CODE%",
-          "case": "%REQ(X-CASE)%", "direct": "%DOWNSTREAM_DIRECT_REMOTE_ADDRESS%", "start": "%START_TIME(%s.%6f)%"}
+          "case": "%REQ(X-CASE)%", "direct": "%DOWNSTREAM_DIRECT_REMOTE_ADDRESS%", "start": "%START_TIME(%s.%6f)%",
+          "sni_in": "%REQUESTED_SERVER_NAME%", "peer_in": "%DOWNSTREAM_PEER_URI_SAN%",
+          "tls_in": "%DOWNSTREAM_TLS_VERSION%", "upstream_tls": "%UPSTREAM_TLS_VERSION%"}
+# No command operator names the virtual host (Envoy 1.40 has none): the replay form gives every virtual host a
+# response header with its name, per proxy, and the access log reads it back.
+VHOST_HEADER = "x-envoyscope-vhost-{}"
 PROXY_PROTOCOL = {"name": "envoy.filters.listener.proxy_protocol", "typed_config": {
     "@type": I.T + "envoy.extensions.filters.listener.proxy_protocol.v3.ProxyProtocol"}}
 NO_DNS = {"name": "envoy.network.dns_resolver.cares", "typed_config": {
@@ -65,8 +71,10 @@ def as_ads(node: Any) -> Any:
 
 # --- certificates for SDS (made fresh each run; private keys never leave the lab's temporary folder) ---
 
-def make_certs(names: list[str]) -> dict[str, dict[str, Any]]:
-    """SDS secrets for ``file-cert:`` and ``file-root:`` names: a throwaway CA and a client certificate."""
+def make_certs(names: list[str], proxies: list[Proxy] | None = None) -> dict[str, dict[str, Any]]:
+    """SDS secrets for ``file-cert:``/``file-root:`` names and Istio's ``default``/``ROOTCA``: one throwaway CA, a
+    client certificate for ``file-cert:``, and for ``default`` one workload certificate per proxy (URI SAN
+    ``spiffe://cluster.local/ns/NS/sa/SA``), keyed ``default@<proxy name>``."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -78,25 +86,42 @@ def make_certs(names: list[str]) -> dict[str, dict[str, Any]]:
     ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
           .serial_number(4096).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=3650))
           .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(ca_key, hashes.SHA256()))
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "istio-egressgateway.istio-system")]))
-            .issuer_name(ca_name).public_key(key.public_key()).serial_number(8193).not_valid_before(now)
-            .not_valid_after(now + datetime.timedelta(days=825))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName("istio-egressgateway.istio-system")]),
-                           critical=False).sign(ca_key, hashes.SHA256()))
     pem = serialization.Encoding.PEM
+
+    def leaf(common_name: str, san: x509.GeneralName, serial: int) -> tuple[str, str]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = (x509.CertificateBuilder()
+                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
+                .issuer_name(ca_name).public_key(key.public_key()).serial_number(serial).not_valid_before(now)
+                .not_valid_after(now + datetime.timedelta(days=825))
+                .add_extension(x509.SubjectAlternativeName([san]), critical=False).sign(ca_key, hashes.SHA256()))
+        key_pem = key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+        return cert.public_bytes(pem).decode(), key_pem
+
+    def tls_secret(name: str, cert_key: tuple[str, str]) -> dict[str, Any]:
+        return {"name": name, "tls_certificate": {"certificate_chain": {"inline_string": cert_key[0]},
+                                                  "private_key": {"inline_string": cert_key[1]}}}
+
+    client = leaf("istio-egressgateway.istio-system", x509.DNSName("istio-egressgateway.istio-system"), 8193)
     out = {}
     for name in names:
-        if name.startswith("file-root:"):
-            ca_pem = ca.public_bytes(pem).decode()
-            out[name] = {"name": name, "validation_context": {"trusted_ca": {"inline_string": ca_pem}}}
+        if name.startswith("file-root:") or name == "ROOTCA":
+            out[name] = {"name": name, "validation_context": {"trusted_ca": {"inline_string": ca.public_bytes(pem)
+                                                                             .decode()}}}
+        elif name == "default":
+            for index, proxy in enumerate(proxies or ()):
+                if name in proxy.secrets:
+                    account = proxy.node["metadata"]["SERVICE_ACCOUNT"]
+                    uri = f"spiffe://cluster.local/ns/{proxy.namespace}/sa/{account}"
+                    out[f"default@{proxy.name}"] = tls_secret(name, leaf(
+                        f"{account}.{proxy.namespace}", x509.UniformResourceIdentifier(uri), 12289 + index))
         else:
-            key_pem = key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
-            out[name] = {"name": name, "tls_certificate": {
-                "certificate_chain": {"inline_string": cert.public_bytes(pem).decode()},
-                "private_key": {"inline_string": key_pem}}}
+            out[name] = tls_secret(name, client)
     return out
+
+
+def proxy_secrets(proxy: Proxy, secrets: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {s: secrets.get(f"{s}@{proxy.name}") or secrets[s] for s in proxy.secrets}
 
 
 class ProxyFiles:
@@ -112,6 +137,17 @@ class ProxyFiles:
     def source(self, kind: str, name: str) -> dict[str, Any]:
         return {"path_config_source": {"path": str(self.folder / kind / f"{safe(name)}.json")},
                 "resource_api_version": "V3"}
+
+    def _local_sds(self, node: Any) -> None:
+        """Every SDS reference (``{"name", "sds_config"}``) in a resource reads the proxy's secret file."""
+        if isinstance(node, dict):
+            if "sds_config" in node and "name" in node:
+                node["sds_config"] = self.source("sds", node["name"])
+            for value in node.values():
+                self._local_sds(value)
+        elif isinstance(node, list):
+            for value in node:
+                self._local_sds(value)
 
     def write(self, listeners: list[dict[str, Any]], clusters: list[dict[str, Any]],
               routes: list[dict[str, Any]], assignments: list[dict[str, Any]]) -> dict[str, Any]:
@@ -136,16 +172,10 @@ class ProxyFiles:
                 cluster["eds_cluster_config"]["eds_config"] = self.source("eds", service)
                 xds_file(self.folder / "eds" / f"{safe(service)}.json",
                          [by_cluster.get(service, {"cluster_name": service})], TYPE_URLS["endpoints"])
-            socket_cfg = cluster.get("transport_socket")
-            if socket_cfg:
-                common = socket_cfg["typed_config"].get("common_tls_context", {})
-                for sds in common.get("tls_certificate_sds_secret_configs") or ():
-                    sds["sds_config"] = self.source("sds", sds["name"])
-                combined = common.get("combined_validation_context") or {}
-                if "validation_context_sds_secret_config" in combined:
-                    sds = combined["validation_context_sds_secret_config"]
-                    sds["sds_config"] = self.source("sds", sds["name"])
+            self._local_sds(cluster)
             out_clusters.append(cluster)
+        for listener in out_listeners:
+            self._local_sds(listener)
         for name, secret in self.secrets.items():
             xds_file(self.folder / "sds" / f"{safe(name)}.json", [secret], TYPE_URLS["secrets"])
         for config in routes:
@@ -171,10 +201,10 @@ def wait_loaded(envoy: EnvoyProcess, proxy: Proxy) -> None:
 
 def capture(scenario: Scenario, workdir: Path) -> dict[str, tuple[dict[str, Any], dict[str, Any]]]:
     """Each proxy's (/config_dump?include_eds, /clusters?format=json) in the capture form."""
-    secrets = make_certs(sorted({s for p in scenario.proxies for s in p.secrets}))
+    secrets = make_certs(sorted({s for p in scenario.proxies for s in p.secrets}), scenario.proxies)
     out = {}
     for proxy in scenario.proxies:
-        files = ProxyFiles(proxy, workdir / proxy.name, {s: secrets[s] for s in proxy.secrets})
+        files = ProxyFiles(proxy, workdir / proxy.name, proxy_secrets(proxy, secrets))
         bootstrap = files.write(proxy.listeners, proxy.clusters, proxy.routes, proxy.endpoints)
         with EnvoyProcess(proxy.name, workdir / proxy.name, bootstrap) as envoy:
             wait_loaded(envoy, proxy)
@@ -188,8 +218,19 @@ def capture(scenario: Scenario, workdir: Path) -> dict[str, tuple[dict[str, Any]
 class ScenarioLab:
     """A scenario's proxies running in the replay form."""
 
-    def __init__(self, scenario: Scenario, workdir: Path) -> None:
+    def __init__(self, scenario: Scenario, workdir: Path, *, probe_external: bool = False,
+                 direct: bool = False) -> None:
+        """probe_external: endpoints outside the lab accept the connection and record its ClientHello before
+        closing it (instead of refusing it), so Envoy's upstream TLS is seen there too; their response flags
+        then read UC/UF-after-connect rather than a refused connection."""
         self.scenario = scenario
+        self.probe_external = probe_external
+        # direct: endpoints of proxies bound here point straight at their loopback port, without a relay in
+        # between (no ClientHello recorded), so a trace of the live dumps is told `--proxy NAME=127.0.0.1:PORT`
+        # with the port the next proxy's listener really has
+        self.direct = direct
+        self.relays: list[Relay] = []
+        self.inbound: dict[str, int] = {}  # sidecar ip → loopback port of its virtualInbound
         self.workdir = workdir
         self.envoys: dict[str, EnvoyProcess] = {}
         self.logs: dict[str, Path] = {}
@@ -197,6 +238,7 @@ class ScenarioLab:
         self.bound: dict[tuple[str, int], int] = {}  # (proxy ip, listener port) → loopback port
         self.entry: dict[str, int] = {}  # proxy name → loopback port of its virtual outbound listener
         self._cases = itertools.count()
+        self._seen: dict[int, int] = {}
 
     # -- the replay form --
     def _closed_port_for(self, original: str) -> str:
@@ -211,7 +253,7 @@ class ScenarioLab:
         out = []
         for listener in copy.deepcopy(proxy.listeners):
             name = listener["name"]
-            fields = dict(FIELDS, listener=name)
+            fields = dict(FIELDS, listener=name, vhost=f"%RESP({VHOST_HEADER.format(proxy.name)})%")
             listener["access_log"] = [json_access_log(log, {**fields, "kind": "connection"})]
             for chain in listener.get("filter_chains") or ():
                 for filt in chain.get("filters") or ():
@@ -219,7 +261,13 @@ class ScenarioLab:
                     if "HttpConnectionManager" in typed.get("@type", ""):
                         typed["access_log"] = [json_access_log(log, {**fields, "kind": "http"})]
             sock = listener["address"]["socket_address"]
-            if listener.get("use_original_dst"):
+            if listener.get("traffic_direction") == "INBOUND" and sock["port_value"] == 15006:
+                port = free_port()  # the relay's PROXY header stands in for iptables and original_dst
+                self.inbound[proxy.ip] = port
+                listener["listener_filters"] = [PROXY_PROTOCOL, *(
+                    f for f in listener.get("listener_filters", []) if not f["name"].endswith("original_dst"))]
+                sock.update(address="127.0.0.1", port_value=port)
+            elif listener.get("use_original_dst"):
                 port = free_port()
                 self.entry[proxy.name] = port
                 listener["listener_filters"] = [PROXY_PROTOCOL, *listener.get("listener_filters", [])]
@@ -232,22 +280,42 @@ class ScenarioLab:
             out.append(listener)
         return out
 
-    def _rewrite_endpoint(self, sock: dict[str, Any]) -> None:
+    def _relay(self, original: str, sender: Proxy, target: int | None, header: bytes = b"") -> int:
+        for relay in self.relays:
+            if (relay.original, relay.sender) == (original, sender.name):
+                return relay.port
+        relay = Relay(original, sender.name, target, header)
+        self.relays.append(relay)
+        self.back[f"127.0.0.1:{relay.port}"] = original
+        return relay.port
+
+    def _rewrite_endpoint(self, sock: dict[str, Any], sender: Proxy) -> None:
         original = f"{sock['address']}:{sock['port_value']}"
-        for (ip, port), loop_port in self.bound.items():
-            if f"{ip}:{port}" == original:
-                sock.update(address="127.0.0.1", port_value=loop_port)
-                return
-        loop = self._closed_port_for(original)
-        host, port_text = loop.rsplit(":", 1)
-        sock.update(address=host, port_value=int(port_text))
+        host, port = str(sock["address"]), int(sock["port_value"])
+        pod_dns = re.fullmatch(r"(\d+)-(\d+)-(\d+)-(\d+)\.[^.]+\.pod\..*", host)
+        ip = ".".join(pod_dns.groups()) if pod_dns else host  # a pod's DNS name is its IP
+        if (ip, port) in self.bound and self.direct:
+            sock.update(address="127.0.0.1", port_value=self.bound[(ip, port)])
+            self.back[f"127.0.0.1:{self.bound[(ip, port)]}"] = original
+        elif (ip, port) in self.bound:
+            sock.update(address="127.0.0.1", port_value=self._relay(original, sender, self.bound[(ip, port)]))
+        elif ip in self.inbound:  # a sidecar's pod: iptables redirects to its virtualInbound
+            header = f"PROXY TCP4 {sender.ip} {ip} 40001 {port}\r\n".encode()
+            sock.update(address="127.0.0.1", port_value=self._relay(original, sender, self.inbound[ip], header))
+        elif self.probe_external:
+            sock.update(address="127.0.0.1", port_value=self._relay(original, sender, None))
+        else:
+            loop = self._closed_port_for(original)
+            loop_host, port_text = loop.rsplit(":", 1)
+            sock.update(address=loop_host, port_value=int(port_text))
 
     def _clusters(self, proxy: Proxy) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         clusters = []
         for cluster in copy.deepcopy(proxy.clusters):
             if cluster.get("type") == "ORIGINAL_DST":
                 port = free_port()
-                self.back[f"127.0.0.1:{port}"] = "ORIGINAL_DST"
+                inbound = re.fullmatch(r"inbound\|(\d+)\|.*", cluster["name"])  # the app, on the pod's own IP
+                self.back[f"127.0.0.1:{port}"] = f"{proxy.ip}:{inbound.group(1)}" if inbound else "ORIGINAL_DST"
                 cluster = {"name": cluster["name"], "type": "STATIC", "connect_timeout": "1s",
                            "load_assignment": {"cluster_name": cluster["name"], "endpoints": [{"lb_endpoints": [
                                {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1",
@@ -256,7 +324,7 @@ class ScenarioLab:
                 continue
             for group in (cluster.get("load_assignment") or {}).get("endpoints") or ():
                 for lb in group.get("lb_endpoints") or ():
-                    self._rewrite_endpoint(lb["endpoint"]["address"]["socket_address"])
+                    self._rewrite_endpoint(lb["endpoint"]["address"]["socket_address"], proxy)
             if cluster.get("type") == "STRICT_DNS":
                 cluster["type"] = "STATIC"  # its endpoints are loopback literals now
             cluster["connect_timeout"] = "1s"
@@ -265,11 +333,11 @@ class ScenarioLab:
         for assignment in assignments:
             for group in assignment.get("endpoints") or ():
                 for lb in group.get("lb_endpoints") or ():
-                    self._rewrite_endpoint(lb["endpoint"]["address"]["socket_address"])
+                    self._rewrite_endpoint(lb["endpoint"]["address"]["socket_address"], proxy)
         return clusters, assignments
 
     def __enter__(self) -> ScenarioLab:
-        secrets = make_certs(sorted({s for p in self.scenario.proxies for s in p.secrets}))
+        secrets = make_certs(sorted({s for p in self.scenario.proxies for s in p.secrets}), self.scenario.proxies)
         # Listeners first, so that every proxy's bound port is known before endpoints are rewritten.
         listeners = {}
         for proxy in self.scenario.proxies:
@@ -278,8 +346,8 @@ class ScenarioLab:
         try:
             for proxy in reversed(self.scenario.proxies):
                 clusters, assignments = self._clusters(proxy)
-                files = ProxyFiles(proxy, self.workdir / proxy.name, {s: secrets[s] for s in proxy.secrets})
-                bootstrap = files.write(listeners[proxy.name], clusters, proxy.routes, assignments)
+                files = ProxyFiles(proxy, self.workdir / proxy.name, proxy_secrets(proxy, secrets))
+                bootstrap = files.write(listeners[proxy.name], clusters, self._routes(proxy), assignments)
                 envoy = EnvoyProcess(proxy.name, self.workdir / proxy.name, bootstrap).start()
                 self.envoys[proxy.name] = envoy
                 wait_loaded(envoy, proxy)
@@ -291,6 +359,18 @@ class ScenarioLab:
     def __exit__(self, *exc: object) -> None:
         for envoy in self.envoys.values():
             envoy.stop()
+        for relay in self.relays:
+            relay.close()
+
+    def _routes(self, proxy: Proxy) -> list[dict[str, Any]]:
+        """The proxy's route configurations, every virtual host answering with its name (VHOST_HEADER)."""
+        routes = copy.deepcopy(proxy.routes)
+        for config in routes:
+            for vhost in config.get("virtual_hosts") or ():
+                vhost.setdefault("response_headers_to_add", []).append({
+                    "header": {"key": VHOST_HEADER.format(proxy.name), "value": vhost["name"]},
+                    "append_action": "OVERWRITE_IF_EXISTS_OR_ADD"})
+        return routes
 
     # -- sending a request and reading Envoy's decisions --
     def send(self, args: dict[str, Any]) -> list[dict[str, Any]]:
@@ -304,6 +384,7 @@ class ScenarioLab:
         start = self._start_proxy(args)
         case = f"case-{next(self._cases)}"
         counts = {name: len(read_json_lines(log)) for name, log in self.logs.items()}
+        self._seen = {id(relay): len(relay.records) for relay in self.relays}
         dst_ip = args.get("ip") or self._assumed_ip(host, start)
         with socket.create_connection(("127.0.0.1", self._port_for(start, port)), timeout=5) as sock:
             direct = "{}:{}".format(*sock.getsockname()[:2])
@@ -382,7 +463,16 @@ class ScenarioLab:
             if upstream == "ORIGINAL_DST":
                 upstream = original_dst
         code = clean(line.get("code"))
-        return {"proxy": proxy, "listener": line["listener"], "filter_chain": clean(line.get("chain")),
-                "route": clean(line.get("route")), "cluster": clean(line.get("cluster")), "upstream_host": upstream,
-                "response_flags": clean(line.get("flags")),
-                "response_code": int(code) if code and code != "0" else None}
+        out = {"proxy": proxy, "listener": line["listener"], "filter_chain": clean(line.get("chain")),
+               "virtual_host": clean(line.get("vhost")),
+               "route": clean(line.get("route")), "cluster": clean(line.get("cluster")), "upstream_host": upstream,
+               "response_flags": clean(line.get("flags")),
+               "response_code": int(code) if code and code != "0" else None}
+        if clean(line.get("tls_in")):  # the connection this proxy received was TLS it terminated
+            out["downstream_tls"] = {"sni": clean(line.get("sni_in")), "peer_uri_san": clean(line.get("peer_in"))}
+        for relay in self.relays:  # what this proxy's upstream connection started with, as the relay saw it
+            if relay.sender == proxy and relay.original == upstream and relay.records:
+                # a new connection for this request, else the pooled one it reused (the latest the relay saw)
+                seen = self._seen.get(id(relay), 0)
+                out["upstream_tls"] = dict(relay.records[seen if len(relay.records) > seen else -1])
+        return out

@@ -243,9 +243,78 @@ def timeout() -> Scenario:
                   "ip": "10.96.40.40"}])
 
 
+HTTPBIN = "httpbin.web.svc.cluster.local"
+GW_POD_DNS = "10-244-0-31.istio-system.pod.cluster.local"  # the egress gateway pod's own DNS name
+
+
+def mesh_mtls() -> Scenario:
+    """Istio mutual TLS on every hop: sidecar → sidecar through virtualInbound (15006), sidecar → egress gateway
+    (auto mTLS, the gateway requiring client certificates), and sidecar → egress gateway → sidecar (three proxies,
+    the gateway reached by its pod DNS name)."""
+    side = sleep_sidecar()
+    gw = egress_gateway("10.244.0.31")
+    web = Proxy("httpbin", "sidecar", "10.244.0.40", "httpbin-5b9f7c6d8-w4n2z", "web",
+                {"app": "httpbin", "security.istio.io/tlsMode": "istio"},
+                listeners=[I.virtual_outbound(True), I.virtual_inbound([80])],
+                clusters=[*I.special_clusters(), I.inbound_cluster(80)],
+                routes=[I.route_config(
+                    "inbound|80||", [I.vhost("inbound|http|8000", ["*"], [I.route("default", "inbound|80||")])])],
+                secrets=["default", "ROOTCA"])
+    gw_cluster = I.cluster_name(443, EGRESS_GW)
+    httpbin_cluster = I.cluster_name(8000, HTTPBIN)
+    legacy_cluster = I.cluster_name(8443, GW_POD_DNS)
+    gw_san, web_san = I.spiffe("istio-system", "istio-egressgateway"), I.spiffe("web", "httpbin")
+    side.listeners += [I.http_outbound_listener(80), I.http_outbound_listener(8000)]
+    side.routes += [
+        I.route_config("80", [
+            I.vhost("edition.cnn.com:80", ["edition.cnn.com", "edition.cnn.com:80"], [
+                I.route("cnn-via-egress", gw_cluster)], ("virtualservices", "cnn-through-egress", "default")),
+            I.vhost("legacy.example.com:80", ["legacy.example.com", "legacy.example.com:80"], [
+                I.route("legacy-via-egress-pod", legacy_cluster)], ("virtualservices", "legacy", "default"))],
+                       allow_any=True),
+        I.route_config("8000", [I.vhost(f"{HTTPBIN}:8000", [HTTPBIN, f"{HTTPBIN}:8000", "httpbin.web",
+                                                             "httpbin.web:8000", "10.96.50.50", "10.96.50.50:8000"],
+                                        [I.route("default", httpbin_cluster)])], allow_any=True)]
+    gw_eds = I.eds_cluster(443, EGRESS_GW)
+    gw_eds["transport_socket_matches"] = I.auto_mtls_matches(I.istio_sni(443, EGRESS_GW), [gw_san])
+    httpbin_eds = I.eds_cluster(8000, HTTPBIN)
+    httpbin_eds["transport_socket_matches"] = I.auto_mtls_matches(I.istio_sni(8000, HTTPBIN), [web_san])
+    legacy = I.dns_cluster(8443, GW_POD_DNS, metadata=I.istio_metadata("serviceentries", "legacy-gw", "default"))
+    legacy["transport_socket"] = I.istio_mutual("legacy.example.com", [gw_san])
+    side.clusters += [gw_eds, httpbin_eds, legacy]
+    side.endpoints += [I.endpoints(gw_cluster, [(gw.ip, 8443, {"app": "istio-egressgateway", "tlsMode": "istio"})]),
+                       I.endpoints(httpbin_cluster, [(web.ip, 80, {"app": "httpbin", "tlsMode": "istio"})])]
+    side.secrets += ["default", "ROOTCA"]
+    gw.listeners.append(I.gateway_mtls_listener(8443, "https.443.mtls.istio-egressgateway.istio-system"))
+    gw.routes.append(I.route_config("https.443.mtls.istio-egressgateway.istio-system", [
+        I.vhost("edition.cnn.com:80", ["edition.cnn.com", "edition.cnn.com:*"], [
+            I.route("cnn-from-egress", I.cluster_name(80, "edition.cnn.com"))],
+            ("virtualservices", "cnn-through-egress", "default")),
+        I.vhost("legacy.example.com:80", ["legacy.example.com", "legacy.example.com:*"], [
+            I.route("legacy-to-httpbin", httpbin_cluster)], ("virtualservices", "legacy", "default"))]))
+    gw_httpbin = I.eds_cluster(8000, HTTPBIN)
+    gw_httpbin["transport_socket_matches"] = I.auto_mtls_matches(I.istio_sni(8000, HTTPBIN), [web_san])
+    gw.clusters += [I.dns_cluster(80, "edition.cnn.com"), gw_httpbin]
+    gw.endpoints.append(I.endpoints(httpbin_cluster, [(web.ip, 80, {"app": "httpbin", "tlsMode": "istio"})]))
+    gw.secrets += ["default", "ROOTCA"]
+    return Scenario(
+        "mesh-mtls", "Istio mutual TLS: sidecar → sidecar (15006), sidecar → egress gateway, and three proxies",
+        "002", "Auto mTLS sends Istio mutual TLS to endpoints labelled tlsMode: istio: httpbin's sidecar takes it on "
+        "virtualInbound (15006) and hands it to the app; the egress gateway's 8443 requires a client certificate; "
+        "legacy.example.com goes sleep → egress gateway (by its pod DNS name) → httpbin, mTLS on both hops.",
+        [side, gw, web], [
+            {"name": "sleep → httpbin's sidecar through 15006, Istio mTLS", "from": "sleep", "to": f"{HTTPBIN}:8000",
+             "path": "/headers", "ip": "10.96.50.50"},
+            {"name": "sleep → egress gateway with auto mTLS → edition.cnn.com", "from": "sleep",
+             "to": "edition.cnn.com:80", "ip": "10.96.60.60"},
+            {"name": "sleep → egress gateway (pod DNS name) → httpbin, mTLS twice", "from": "sleep",
+             "to": "legacy.example.com:80", "path": "/status/200", "ip": "10.96.70.70"},
+        ])
+
+
 def all_scenarios() -> list[Scenario]:
     return [https_passthrough(), tls_origination(), ingress_proxy(), egress_gateway_http(), tcp_mysql(),
-            egress_mtls_subsets(), outbound_policy(True), outbound_policy(False), timeout()]
+            egress_mtls_subsets(), outbound_policy(True), outbound_policy(False), timeout(), mesh_mtls()]
 
 
 def by_name(name: str) -> Scenario:

@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.envoy, pytest.mark.xdist_group("live-admin")]
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """The egress-mtls-subsets scenario running: a sidecar and an egress gateway with certificates."""
-    with ScenarioLab(by_name("egress-mtls-subsets"), tmp_path_factory.mktemp("live")) as running:
+    with ScenarioLab(by_name("egress-mtls-subsets"), tmp_path_factory.mktemp("live"), direct=True) as running:
         yield running
 
 

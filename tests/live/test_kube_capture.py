@@ -45,7 +45,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Any:
     work = tmp_path_factory.mktemp("kube-capture")
     v2_node = I.node("sidecar", "10.244.0.13", SLEEP_V2[1], "default", {"app": "sleep-v2"})
     gw_node = I.node("router", "10.244.0.40", WEB_GW[1], "shop", {"gateway.networking.k8s.io/gateway-name": "web"})
-    with (ScenarioLab(by_name("egress-mtls-subsets"), work) as lab, FakeApiServer() as api,
+    with (ScenarioLab(by_name("egress-mtls-subsets"), work, direct=True) as lab, FakeApiServer() as api,
           EnvoyProcess("sleep-v2", work / "v2", {"node": v2_node}) as v2,
           EnvoyProcess("web-gateway", work / "gw", {"node": gw_node}) as web_gw):
         api.pods = [
