@@ -107,7 +107,16 @@ def _json_problem(exc: orjson.JSONDecodeError) -> str:
 
 
 def load_file(source: str) -> ConfigDump:
-    return parse_bytes(read_bytes(source), source)
+    if source != "-":
+        return parse_bytes(read_bytes(source), source)
+    # Standard input leaves no file behind: its hash and the time it was read are all a report can name.
+    import datetime as dt
+    import hashlib
+
+    data = read_bytes(source)
+    dump = parse_bytes(data, source)
+    return dataclasses.replace(dump, sha256=hashlib.sha256(data).hexdigest(),
+                               captured_at=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), _index={})
 
 
 def proxy_key(path: Path) -> str:

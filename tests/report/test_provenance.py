@@ -95,3 +95,20 @@ def test_markdown_shows_the_whole_sha256() -> None:
     text = render_report(trace(REQUEST, dumps), dumps, "markdown", ["envoyscope"], now=NOW)
     sha = hashlib.sha256((FOLDER / "sleep.config_dump.json").read_bytes()).hexdigest()
     assert re.search(rf"\| {sha} \|$", text, re.M)
+
+
+def test_standard_input_is_hashed_over_the_bytes_read(monkeypatch: object) -> None:
+    """`-` leaves no file to hash later: the hash of what was read, and when it was read."""
+    import io
+    import sys
+
+    data = (FOLDER / "sleep.config_dump.json").read_bytes()
+
+    class Stdin:
+        buffer = io.BytesIO(data)
+
+    monkeypatch.setattr(sys, "stdin", Stdin())  # type: ignore[attr-defined]
+    source = _json(load_sources(["-"]))
+    assert source["sha256"] == hashlib.sha256(data).hexdigest()
+    assert source["captured_at_basis"] == "fetched" and re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ",
+                                                                     str(source["captured_at"]))
