@@ -12,7 +12,9 @@ whose ReplicaSet owner is ``NAME-<pod-template-hash>``, so ``sleep`` never picks
 from __future__ import annotations
 
 import json
+import os
 import re
+import ssl
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -51,27 +53,51 @@ class EnvoyPod:
 
 def _config(kubeconfig: str | None, context: str | None) -> Any:
     from kubernetes import client, config
+    from kubernetes.config import incluster_config
     from kubernetes.config.config_exception import ConfigException
 
+    in_cluster = not (kubeconfig or context) and _in_cluster()
+    mount = os.path.dirname(incluster_config.SERVICE_TOKEN_FILENAME)
     try:
-        if kubeconfig or context or not _in_cluster():
-            config.load_kube_config(config_file=kubeconfig, context=context)
-        else:
+        if in_cluster:
             config.load_incluster_config()
+        else:
+            config.load_kube_config(config_file=kubeconfig, context=context)
     except ConfigException as exc:
         text = str(exc)
+        if in_cluster:
+            raise KubeError(f"in-cluster configuration (KUBERNETES_SERVICE_HOST is set): {text.rstrip('.')} "
+                            f"(the service account's files in {mount}) — mount them, or pass --kubeconfig") from exc
         if "context" in text.lower() and context:
             raise KubeError(f"kubeconfig: context `{context}` not found ({text})") from exc
         raise KubeError(f"no usable Kubernetes configuration: {text} — set KUBECONFIG or pass --kubeconfig") from exc
-    except FileNotFoundError as exc:
+    except OSError as exc:  # e.g. a token the pod's user may not read
+        if in_cluster:
+            raise KubeError(f"in-cluster configuration: cannot read {exc.filename or mount} "
+                            f"({exc.strerror or type(exc).__name__})") from exc
+        if not isinstance(exc, FileNotFoundError):
+            raise
         raise KubeError(f"kubeconfig {kubeconfig or '~/.kube/config'} not found") from exc
     return client.CoreV1Api()
 
 
 def _in_cluster() -> bool:
-    import os
-
     return bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+
+
+def _untrusted(exc: BaseException) -> ssl.SSLCertVerificationError | None:
+    """The certificate verification failure somewhere in the chain urllib3 wraps it in (MaxRetryError → SSLError)."""
+    todo, seen = [exc], set()
+    while todo:
+        err = todo.pop()
+        if id(err) in seen:
+            continue
+        seen.add(id(err))
+        if isinstance(err, ssl.SSLCertVerificationError):
+            return err
+        todo += [e for e in (getattr(err, "reason", None), err.__cause__, err.__context__, *err.args)
+                 if isinstance(e, BaseException)]
+    return None
 
 
 def _api_error(exc: Exception, what: str) -> KubeError:
@@ -80,6 +106,11 @@ def _api_error(exc: Exception, what: str) -> KubeError:
         return KubeError(f"{what}: forbidden by RBAC (403) — your user needs `get`/`create` on that resource")
     if status == 404:
         return KubeError(f"{what}: not found (404)")
+    untrusted = _untrusted(exc) if status is None else None
+    if untrusted is not None:
+        return KubeError(f"{what}: the API server's certificate is not trusted "
+                         f"({untrusted.verify_message or untrusted.reason}) — is the CA the cluster's? "
+                         "(certificate-authority of the kubeconfig, or the service account's ca.crt in a pod)")
     if status is None:
         return KubeError(f"{what}: cannot reach the API server ({type(exc).__name__}: {str(exc)[:160]})")
     return KubeError(f"{what}: the API server answered {status} ({getattr(exc, 'reason', '')})")

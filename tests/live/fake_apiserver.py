@@ -4,17 +4,26 @@ It speaks the real protocol to the real kubernetes client: pod list/get JSON as 
 ``pods/<name>/portforward`` WebSocket upgrade with subprotocol ``v4.channel.k8s.io`` (per port a data channel 0 and
 an error channel 1, each opened by a frame holding the port number as two little-endian bytes), bridged to a real
 TCP port (a real Envoy admin). RBAC refusals and missing pods are configurable.
+
+Plain HTTP by default; ``FakeApiServer(tls_dir=...)`` serves HTTPS instead, as a real API server does, with a CA and
+a server certificate for 127.0.0.1 (IP SAN) generated into that directory (``ca_file`` is what a pod finds in its
+service-account mount). Every request's ``Authorization`` header is kept in ``authorizations``.
 """
 
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
+import ipaddress
 import json
+import select
 import socket
 import socketserver
+import ssl
 import struct
 import threading
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -55,8 +64,59 @@ def status(code: int, reason: str, message: str) -> dict[str, Any]:
             "reason": reason, "code": code}
 
 
+def make_ca(directory: Path, name: str = "lab-cluster-ca") -> tuple[Path, Any, Any]:
+    """A self-signed CA: (its PEM file, certificate, private key)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, content_commitment=False, key_encipherment=False,
+                                         data_encipherment=False, key_agreement=False, key_cert_sign=True,
+                                         crl_sign=True, encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .sign(key, hashes.SHA256()))
+    path = directory / f"{name}.crt"
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return path, cert, key
+
+
+def make_server_cert(directory: Path) -> tuple[Path, Path, Path]:
+    """A CA and the API server's certificate it signed, for 127.0.0.1 (IP SAN): (CA file, cert file, key file)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    ca_file, ca_cert, ca_key = make_ca(directory)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))
+            .issuer_name(ca_cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    cert_file, key_file = directory / "apiserver.crt", directory / "apiserver.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return ca_file, cert_file, key_file
+
+
 class FakeApiServer:
-    def __init__(self) -> None:
+    def __init__(self, tls_dir: Path | None = None) -> None:
         self.pods: list[dict[str, Any]] = []
         self.deployments: list[dict[str, Any]] = []
         # (namespace, pod) → the loopback port any forwarded port reaches, or {pod port: loopback port}
@@ -65,11 +125,21 @@ class FakeApiServer:
         self.forbid_portforward: set[tuple[str, str]] = set()
         self.drop_after_bytes: int | None = None  # cut forwarded streams after this many bytes (once)
         self.forwards = 0
+        self.authorizations: list[tuple[str, str | None]] = []  # (request path, its Authorization header)
+        self.tls: ssl.SSLContext | None = None
+        self.ca_file: Path | None = None
+        if tls_dir is not None:
+            self.ca_file, cert_file, key_file = make_server_cert(Path(tls_dir))
+            self.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.tls.load_cert_chain(cert_file, key_file)
         outer = self
 
         class Handler(socketserver.BaseRequestHandler):
             def handle(self) -> None:
-                outer._handle(self.request)
+                if outer.tls is None:
+                    outer._handle(self.request)
+                else:
+                    outer._handle_tls(self.request)
 
         self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -88,7 +158,10 @@ class FakeApiServer:
         """A kubeconfig whose ``context`` points here; ``others`` adds contexts pointing at other loopback ports
         (the first of them becomes the current context, so only ``--context`` reaches this server)."""
         others = others or {}
-        clusters = [{"name": context, "cluster": {"server": f"http://127.0.0.1:{self.port}"}}]
+        here: dict[str, Any] = {"server": self.url}
+        if self.ca_file is not None:
+            here["certificate-authority"] = str(self.ca_file)
+        clusters = [{"name": context, "cluster": here}]
         clusters += [{"name": name, "cluster": {"server": f"http://127.0.0.1:{port}"}} for name, port in others.items()]
         path.write_text(json.dumps({
             "apiVersion": "v1", "kind": "Config", "current-context": next(iter(others), context),
@@ -96,6 +169,29 @@ class FakeApiServer:
             "users": [{"name": "lab", "user": {"token": "lab-token"}}],
             "contexts": [{"name": c["name"], "context": {"cluster": c["name"], "user": "lab"}} for c in clusters]}))
         return path
+
+    @property
+    def url(self) -> str:
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
+
+    # --- TLS: the handshake here, then the same handler behind a socket pair ---
+    def _handle_tls(self, raw: socket.socket) -> None:
+        assert self.tls is not None
+        try:
+            conn = self.tls.wrap_socket(raw, server_side=True)
+        except (ssl.SSLError, OSError):  # e.g. the client does not trust our CA, and says so
+            return
+        inner, outer = socket.socketpair()
+        relay = threading.Thread(target=_relay, args=(conn, outer), daemon=True)
+        relay.start()
+        try:
+            self._handle(inner)
+        finally:
+            with _quiet():
+                inner.shutdown(socket.SHUT_RDWR)
+            inner.close()
+            relay.join(10)
+            conn.close()
 
     # --- HTTP ---
     def _handle(self, conn: socket.socket) -> None:
@@ -109,6 +205,7 @@ class FakeApiServer:
         method, target, _ = head[0].split(" ", 2)
         headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in head[1:])}
         url = urlparse(target)
+        self.authorizations.append((url.path, headers.get("authorization")))
         parts = [p for p in url.path.split("/") if p]
         query = parse_qs(url.query)
         if parts[-1:] == ["portforward"] and headers.get("upgrade", "").lower() == "websocket":
@@ -201,6 +298,42 @@ class FakeApiServer:
                     upstream.sendall(payload[1:])
         finally:
             upstream.close()
+
+
+def _relay(tls: ssl.SSLSocket, plain: socket.socket) -> None:
+    """Bytes both ways between the TLS connection and the plain handler, in one thread: an SSL socket must not be
+    read and written by two threads at once (the port-forward pumps both directions concurrently)."""
+    client_open = True
+    try:
+        while True:
+            watched = [plain, tls] if client_open else [plain]
+            readable = [tls] if client_open and tls.pending() else select.select(watched, [], [], 60)[0]
+            if not readable:
+                return
+            if tls in readable:
+                try:
+                    data = tls.recv(65536)
+                except (ssl.SSLError, OSError):
+                    data = b""
+                if data:
+                    plain.sendall(data)
+                else:  # the client is done sending
+                    client_open = False
+                    plain.shutdown(socket.SHUT_WR)
+            if plain in readable:
+                data = plain.recv(65536)
+                if not data:  # the handler is done: so is the connection
+                    return
+                tls.sendall(data)
+    except OSError:
+        return
+    finally:
+        with _quiet():
+            tls.settimeout(2)
+            tls.unwrap()  # close_notify, as a real server ends a connection
+        with _quiet():
+            tls.shutdown(socket.SHUT_RDWR)
+        plain.close()
 
 
 class _quiet:

@@ -17,9 +17,14 @@ GATEWAY = ("istio-system", "istio-egressgateway-5d8c7b8f9-q2w7x")
 
 
 @contextmanager
-def egress_mesh(work: Path, extra_pods: tuple[dict[str, Any], ...] = ()) -> Iterator[dict[str, Any]]:
-    """{"lab", "api", "kubeconfig"}: the scenario's Envoys running, the API answering for their pods."""
-    with ScenarioLab(by_name("egress-mtls-subsets"), work, direct=True) as lab, FakeApiServer() as api:
+def egress_mesh(work: Path, extra_pods: tuple[dict[str, Any], ...] = (), *, tls: bool = False
+                ) -> Iterator[dict[str, Any]]:
+    """{"lab", "api", "kubeconfig"}: the scenario's Envoys running, the API answering for their pods (over HTTPS
+    with ``tls``, its CA in ``api.ca_file``)."""
+    tls_dir = work / "apiserver-tls" if tls else None
+    if tls_dir is not None:
+        tls_dir.mkdir()
+    with ScenarioLab(by_name("egress-mtls-subsets"), work, direct=True) as lab, FakeApiServer(tls_dir) as api:
         api.pods = [
             pod(*SLEEP, ip="10.244.0.12", labels={"app": "sleep", "istio.io/rev": "default"},
                 containers=["sleep", "istio-proxy"]),
