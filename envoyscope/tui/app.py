@@ -12,6 +12,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
@@ -47,6 +48,10 @@ class Commands(Provider):
                     ("Sort the table by the next column", app.action_sort),
                     ("Next namespace of the proxy list", app.action_next_namespace),
                     ("Next type of the proxy list", app.action_next_type), ("Help", app.action_help)]
+        if self.screen is not app.main:  # opened on a detail or trace screen: only what works there
+            actions = [(t, c) for t, c in actions if t.startswith(("Trace", "Export", "Refresh", "Help"))]
+            if isinstance(self.screen, TraceScreen):
+                actions = [(t, c) for t, c in actions if not t.startswith("Trace")]
         matcher = self.matcher(query)
         for title, callback in actions:
             score = matcher.match(title)
@@ -86,10 +91,17 @@ class EnvoyscopeApp(App[None]):
     MAIN_ONLY = frozenset({"filter", "clear_filter", "sort", "tab", "next_namespace", "next_type"})
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Table actions only where the tables are; the others (trace, export, refresh, help) everywhere."""
+        """Table actions only where the tables are; trace not on the trace screen itself; the others everywhere."""
         if action in self.MAIN_ONLY and len(self.screen_stack) > 1:
             return False
+        if action == "trace" and isinstance(self.screen, TraceScreen):
+            return False
         return not (action == "refresh" and self.loading)
+
+    def notify(self, message: str, *, title: str = "", severity: Any = "information", timeout: float | None = None,
+               markup: bool = False) -> None:
+        """Notifications carry names and errors from the dumps (`[NR]`, regexes): shown as written, not as markup."""
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     # --- layout ---
     def compose(self) -> ComposeResult:
@@ -150,6 +162,7 @@ class EnvoyscopeApp(App[None]):
     def _failed(self, exc: EnvoyscopeError) -> None:
         self.notify(str(exc), title=exc.title, severity="error", timeout=20)
         self.loading = False
+        self.refresh_bindings()
         self._show_main()
 
     def _show_main(self) -> None:
@@ -160,6 +173,8 @@ class EnvoyscopeApp(App[None]):
         previous = self.current.key if self.current else None
         self.entries, self.current, self.tables = entries, None, {}
         self.loading = False
+        self.sub_title = self.catalog.description  # a cluster, or the samples it fell back to
+        self.refresh_bindings()
         catalog_note = getattr(self.catalog, "note", None)
         if catalog_note and before is None:
             self.notify(catalog_note, title="envoyscope", timeout=10)
@@ -214,8 +229,10 @@ class EnvoyscopeApp(App[None]):
         widget = self.main.query_one("#proxies", SummaryTable)
         current = self.current.key if self.current else None
         widget.set_table(Table("proxies", columns, rows))
-        if current:
-            widget.move_to_ref(("proxy", current))
+        if current and widget.move_to_ref(("proxy", current)):
+            return
+        if self.shown:  # the proxy shown before is filtered out: show the first one the list has
+            self.select(self.shown[0])
 
     @on(Select.Changed, "#namespace")
     @on(Select.Changed, "#type")
@@ -252,13 +269,15 @@ class EnvoyscopeApp(App[None]):
         label = self.main.query_one("#identity", Label)
         dump = entry.dump
         if dump is None:
-            label.update(f"[b]{entry.name}[/]  {entry.kind} · {entry.ready} · [dim]{entry.source}[/]  "
-                         + ("— Enter reads its dump through a port-forward" if entry.fetch else "— not running"))
+            label.update(Text.assemble((entry.name, "bold"), f"  {entry.kind} · {entry.ready} · ",
+                                       (entry.source, "dim"), "  — Enter reads its dump through a port-forward"
+                                       if entry.fetch else "  — not running"))
         else:
             ident = dump.identity
-            label.update(f"[b]{ident.name}[/]  {ident.proxy_type} · IPs {', '.join(ident.instance_ips) or '-'} · "
-                         f"Istio {ident.istio_version or '-'} · Envoy {ident.envoy_version or '-'} · "
-                         f"mesh {ident.mesh_id or '-'}  [dim]{dump.source}[/]")
+            label.update(Text.assemble(
+                (ident.name, "bold"), f"  {ident.proxy_type} · IPs {', '.join(ident.instance_ips) or '-'} · "
+                f"Istio {ident.istio_version or '-'} · Envoy {ident.envoy_version or '-'} · mesh {ident.mesh_id or '-'}"
+                f"{server_state(dump)}  ", (dump.source, "dim")))
         self.fill(self.active_tab())
 
     @property
@@ -288,7 +307,7 @@ class EnvoyscopeApp(App[None]):
             return
         widget.set_table(table, needle)
         shown = list(table.notes) + (list(dump.notes) if tab in ("listeners", "bootstrap") else [])
-        notes.update("\n".join(f"[yellow]note:[/] {n}" for n in shown[:4]))
+        notes.update(Text("\n").join(Text.assemble(("note: ", "yellow"), n) for n in shown[:4]))
         notes.display = bool(shown)
 
     @on(TabbedContent.TabActivated, "#tabs")
@@ -307,6 +326,8 @@ class EnvoyscopeApp(App[None]):
 
         if event.table.id == "proxies":
             entry = self.entry_keyed(event.row.ref[1]) if event.row.ref else None
+            if entry is not None:
+                self.select(entry)
             if entry is not None and entry.dump is None:
                 self.fetch_entry(entry)
             elif entry is not None:
@@ -327,7 +348,16 @@ class EnvoyscopeApp(App[None]):
                 return Node("bootstrap", dump.identity.name, dump.bootstrap, "configs[bootstrap].bootstrap")
             return None
         resource = dump.get(*row.ref)
-        return node_of(resource) if resource is not None else None
+        if resource is None:
+            return None
+        node = node_of(resource)
+        if row.ref[0] == "route_config" and len(row.cells) > 1:  # a Routes row shows one virtual host: open it
+            from envoyscope.engine.refs import links
+
+            vhost = next((link.node for link in links(dump, node)
+                          if link.node is not None and link.node.name == f"{node.name}/{row.cells[1]}"), None)
+            return vhost or node
+        return node
 
     # --- actions ---
     def show_tab(self, tab: str) -> None:
@@ -411,10 +441,10 @@ class EnvoyscopeApp(App[None]):
         except EnvoyscopeError as exc:
             self.call_from_thread(self.notify, str(exc), title=exc.title, severity="error")
             return
-        self.call_from_thread(self._traced, form, result, dumps)
+        self.call_from_thread(self._traced, form, result, dumps, start.group)
 
-    def _traced(self, form: TraceForm, result: Any, dumps: list[ConfigDump]) -> None:
-        form.result, form.dumps = result, dumps
+    def _traced(self, form: TraceForm, result: Any, dumps: list[ConfigDump], group: str = "") -> None:
+        form.result, form.dumps, form.group = result, dumps, group
         if isinstance(self.screen, TraceScreen):
             self.screen.show(result)
             self.screen.query_one("#trace-tree").focus()
@@ -423,8 +453,10 @@ class EnvoyscopeApp(App[None]):
         """Show ``ref`` in its tab on the proxy named ``proxy`` (from a trace step); `t` brings the trace back."""
         while len(self.screen_stack) > 1:
             self.pop_screen()
-        entry = next((e for e in self.entries if e.dump is not None and e.dump.identity.name == proxy and
-                      any(e.dump is d for d in self.trace_form.dumps)), None)
+        named = [e for e in self.entries if e.dump is not None and e.dump.identity.name == proxy]
+        entry = next((e for e in named if any(e.dump is d for d in self.trace_form.dumps)), None)
+        if entry is None:  # read again since the trace (r): the same proxy of the same folder or cluster
+            entry = next((e for e in named if e.group == self.trace_form.group), None)
         if entry is None:
             self.notify(f"{proxy} is not in the proxy list", severity="warning")
             return
@@ -447,6 +479,15 @@ class EnvoyscopeApp(App[None]):
             self.notify("no trace to export yet: t traces a request", severity="warning")
             return
         self.push_screen(ExportScreen(self.trace_form.result, self.trace_form.dumps))
+
+
+def server_state(dump: ConfigDump) -> str:
+    """`` · LIVE, up 3s`` for a live proxy whose /server_info was read, else nothing."""
+    info = getattr(dump, "server_info", None)
+    if not isinstance(info, dict) or not info.get("state"):
+        return ""
+    uptime = info.get("uptime_current_epoch") or ""
+    return f" · {info['state']}" + (f", up {uptime}" if uptime else "")
 
 
 def known_hosts(dumps: list[ConfigDump]) -> list[str]:

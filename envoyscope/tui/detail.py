@@ -11,6 +11,7 @@ from typing import ClassVar
 
 import yaml
 from rich.syntax import Syntax
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -78,11 +79,18 @@ def certificate_lines(node: Node, today: dt.date) -> list[str]:
         if cert is None:
             continue
         left = cert.days_left(today)
-        state = "[red]expired[/]" if left < 0 else f"[yellow]{left} days left[/]" if left < 30 else f"{left} days left"
-        lines.append(f"[b]{cert.kind}[/] {cert.subject or '-'} · issuer {cert.issuer or '-'} · serial {cert.serial}")
+        state = "expired" if left < 0 else f"{left} days left"
+        lines.append(f"{cert.kind}: {cert.subject or '-'} · issuer {cert.issuer or '-'} · serial {cert.serial}")
         lines.append(f"  valid {cert.not_before:%Y-%m-%d} → {cert.not_after:%Y-%m-%d} ({state})"
                      + (f" · SANs {', '.join(cert.sans)}" if cert.sans else ""))
     return lines
+
+
+def _expires_soon(line: str) -> bool:
+    import re
+
+    found = re.search(r"\((\d+) days left\)", line)
+    return found is not None and int(found.group(1)) < 30
 
 
 class DetailScreen(Screen[None]):
@@ -103,19 +111,22 @@ class DetailScreen(Screen[None]):
         node = self.node
         title = f"{KIND_TITLES.get(node.kind, node.kind)} {node.name}"
         state = f"{node.state} · " if node.state else ""
-        yield Label(f"[b]{title}[/]  [dim]{self.dump.identity.name} · {state}{node.path}[/]", id="detail-title")
+        yield Label(Text.assemble((title, "bold"), "  ", (f"{self.dump.identity.name} · {state}{node.path}", "dim")),
+                    id="detail-title")
         with Horizontal():
             with VerticalScroll(id="detail-yaml"):
-                yield Label("[dim]decoding…[/]", id="detail-typed")
+                yield Label(Text("decoding…", "dim"), id="detail-typed")
                 if node.kind == "secret":
-                    for line in self.cert_lines or ["[dim]no certificate in this secret[/]"]:
-                        yield Label(line, classes="cert")
+                    for line in self.cert_lines or ["no certificate in this secret"]:
+                        style = "red" if "(expired" in line else "yellow" if _expires_soon(line) else ""
+                        yield Label(Text(line, style), classes="cert")
                 yield Static(Syntax(self.yaml_text, "yaml", theme="ansi_dark", word_wrap=True), id="detail-body")
                 yield Vertical(id="detail-unknown")
             with Vertical(id="detail-links"):
-                yield Label(f"[b]refers to[/] ({len(self.links)}; Enter follows)" if self.links
-                            else "[b]refers to[/] nothing further")
-                yield ListView(*[ListItem(Label(link.label if link.node else f"[red]missing[/] {link.label}"))
+                yield Label(Text.assemble(("refers to", "bold"), f" ({len(self.links)}; Enter follows)"
+                                          if self.links else " nothing further"))
+                yield ListView(*[ListItem(Label(Text(link.label) if link.node else
+                                                Text.assemble(("missing ", "red"), link.label)))
                                  for link in self.links], id="links")
         yield Footer()
 
@@ -137,13 +148,13 @@ class DetailScreen(Screen[None]):
         self.typed, self.unknown = note or "decoded", unknown
         if not self.is_mounted:
             return
-        self.query_one("#detail-typed", Label).update(f"[dim]{note}[/]" if note else "")
+        self.query_one("#detail-typed", Label).update(Text(note, "dim"))
         box = self.query_one("#detail-unknown", Vertical)
         if unknown:
-            box.mount(Label(f"[b]{len(unknown)} extension value(s) no proto package knows, as the dump holds them "
-                            "(JSON):[/]", classes="unknown-title"))
+            box.mount(Label(Text(f"{len(unknown)} extension value(s) no proto package knows, as the dump holds them "
+                                 "(JSON):", "bold"), classes="unknown-title"))
         for path, name, text in unknown:
-            box.mount(Label(f"[yellow]{name}[/] [dim]at {path}[/]"))
+            box.mount(Label(Text.assemble((name, "yellow"), " ", (f"at {path}", "dim"))))
             box.mount(Static(Syntax(text, "json", theme="ansi_dark", word_wrap=True)))
 
     @on(ListView.Selected, "#links")
@@ -153,6 +164,6 @@ class DetailScreen(Screen[None]):
             return
         link = self.links[index]
         if link.node is None:
-            self.notify(f"{link.kind} `{link.name}` is not in this dump", severity="warning")
+            self.app.notify(f"{link.kind} `{link.name}` is not in this dump", severity="warning")
             return
         self.app.push_screen(DetailScreen(self.dump, link.node, self.today))

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from rich.markup import escape
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -49,6 +49,7 @@ class TraceForm:
     sni: str = ""
     result: Trace | None = None
     dumps: list[ConfigDump] = field(default_factory=list)
+    group: str = ""  # the folder, bundle or cluster the traced proxies came from
 
     def request(self) -> Any:
         """The `TraceRequest` (ValueError on a bad host:port or header)."""
@@ -68,17 +69,24 @@ class TraceForm:
                             sni=self.sni.strip() or None)
 
 
-def step_label(step: Any) -> str:
-    name = escape(step.matched) if step.matched else "" if step.kind == "listener_filters" else "[red]none[/]"
-    return f"[b]{step.kind.replace('_', ' ')}[/] {name}  [dim]{escape(step.reason)}[/]"
+def step_label(step: Any) -> Text:
+    name = (step.matched, "") if step.matched else ("", "") if step.kind == "listener_filters" else ("none", "red")
+    return Text.assemble((step.kind.replace("_", " "), "bold"), " ", name, "  ", (step.reason, "dim"))
 
 
-def outcome_label(trace: Trace) -> str:
+def outcome_label(trace: Trace) -> Text:
     outcome = trace.outcome
     style = "red" if outcome.kind in BAD else "green" if outcome.kind in ("external", "mesh_internal") else "yellow"
     code = f" HTTP {outcome.response_code}" if outcome.response_code else ""
     flags = f" [{outcome.response_flags}]" if outcome.response_flags else ""
-    return f"[b {style}]{outcome.kind}{escape(code + flags)}[/]  {escape(outcome.detail)}"
+    return Text.assemble((f"{outcome.kind}{code}{flags}", f"bold {style}"), "  ", outcome.detail)
+
+
+def _received(hop: Any) -> str:
+    wire = hop.wire
+    what = f"TLS, SNI {wire.sni or '-'}" if wire.transport == "tls" else "plaintext"
+    http = f", {wire.method} {wire.path} Host: {wire.authority}" if wire.http and wire.transport != "tls" else ""
+    return f"{wire.dst_ip}:{wire.dst_port}, {what}{http}"
 
 
 class TraceScreen(Screen[None]):
@@ -107,10 +115,11 @@ class TraceScreen(Screen[None]):
             yield Input(form.path, placeholder="/path?query", id="path")
             yield Input(form.headers, placeholder="headers — name: value; name: value", id="headers")
             yield Input(form.sni, placeholder="SNI (TLS)", id="sni")
-        yield Label("[dim]Enter traces · Enter on a step shows it in its tab · e exports · Esc back[/]",
-                    id="trace-hint")
+        yield Label(Text("Enter traces · ↑↓ a step shows it in full below · Enter on a step shows it in its tab · "
+                         "e exports · Esc back", "dim"), id="trace-hint")
         yield Static("", id="trace-verdict")
         yield Tree("no trace yet: fill the form and press Enter", id="trace-tree")
+        yield Static("", id="step-detail")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -136,32 +145,51 @@ class TraceScreen(Screen[None]):
         try:
             request = self.form.request()
         except ValueError as exc:
-            self.notify(str(exc), title="cannot trace", severity="error")
+            self.app.notify(str(exc), title="cannot trace", severity="error")
             return
         app: Any = self.app
         try:
             app.trace_request(request, self.form)
         except EnvoyscopeError as exc:
-            self.notify(str(exc), title=exc.title, severity="error")
+            self.app.notify(str(exc), title=exc.title, severity="error")
 
     def show(self, result: Trace) -> None:
         tree: Tree[Any] = self.query_one("#trace-tree", Tree)
         tree.clear()
         req = result.request
-        tree.root.set_label(f"[b]{escape(req.method if req.is_http else req.scheme.upper())} {escape(req.host)}:"
-                            f"{req.port}{escape(req.path if req.is_http else '')}[/] → {outcome_label(result)}")
+        verb, path = (req.method, req.path) if req.is_http else (req.scheme.upper(), "")
+        head = f"{verb} {req.host}:{req.port}{path}"
+        tree.root.set_label(Text.assemble((head, "bold"), " → ", outcome_label(result)))
         for note in result.assumptions:
-            tree.root.add_leaf(f"[dim]assumed: {escape(note)}[/]")
+            tree.root.add_leaf(Text(f"assumed: {note}", "dim"))
         for index, hop in enumerate(result.hops, 1):
-            branch = tree.root.add(f"[b]hop {index}: {escape(hop.proxy)}[/]", data=(hop, None), expand=True)
+            branch = tree.root.add(Text(f"hop {index}: {hop.proxy}", "bold"), data=(hop, None), expand=True)
             for step in hop.steps:
                 node = branch.add(step_label(step), data=(hop, step), expand=False, allow_expand=bool(step.near_misses))
                 for miss in step.near_misses:
-                    node.add_leaf(f"[yellow]near miss[/] {escape(miss.candidate)}: {escape(miss.reason)}",
+                    node.add_leaf(Text.assemble(("near miss", "yellow"), f" {miss.candidate}: {miss.reason}"),
                                   data=(hop, step))
-        tree.root.add_leaf(f"outcome: {outcome_label(result)}")
+        tree.root.add_leaf(Text.assemble("outcome: ", outcome_label(result)))
         tree.root.expand()
-        self.query_one("#trace-verdict", Static).update(f"{len(result.hops)} hop(s) → {outcome_label(result)}")
+        self.query_one("#trace-verdict", Static).update(Text.assemble(f"{len(result.hops)} hop(s) → ",
+                                                                      outcome_label(result)))
+
+    @on(Tree.NodeHighlighted, "#trace-tree")
+    def describe_step(self, event: Tree.NodeHighlighted[Any]) -> None:
+        """The highlighted step in full, wrapped: its reason, where it is in the dump, every near miss."""
+        box = self.query_one("#step-detail", Static)
+        data = event.node.data
+        if not data or data[1] is None:
+            box.update(Text.assemble(("proxy ", "bold"), data[0].proxy, "  receives ", _received(data[0]))
+                       if data else "")
+            return
+        hop, step = data
+        parts: list[Any] = [(step.kind.replace("_", " "), "bold"), " ", step.matched or "none", ": ", step.reason]
+        if step.path:
+            parts += ["\n", (f"at {step.path}", "dim")]
+        for miss in step.near_misses:
+            parts += ["\n", ("near miss ", "yellow"), f"{miss.candidate}: {miss.reason}"]
+        box.update(Text.assemble(*parts))
 
     @on(Tree.NodeSelected, "#trace-tree")
     def jump(self, event: Tree.NodeSelected[Any]) -> None:
@@ -173,7 +201,7 @@ class TraceScreen(Screen[None]):
         tab, kind, field_name = STEP_TABS[step.kind]
         name = step.matched if step.kind in ("listener", "cluster") and step.matched else getattr(hop, field_name)
         if not name:
-            self.notify(f"this step names no {kind}", severity="information")
+            self.app.notify(f"this step names no {kind}", severity="information")
             return
         prefer = tuple(x for x in (hop.virtual_host, hop.route) if x) if tab == "routes" else ()
         app: Any = self.app
@@ -181,7 +209,7 @@ class TraceScreen(Screen[None]):
 
     def action_export(self) -> None:
         if self.form.result is None:
-            self.notify("trace something first", severity="warning")
+            self.app.notify("trace something first", severity="warning")
             return
         self.app.push_screen(ExportScreen(self.form.result, self.form.dumps))
 
@@ -209,7 +237,7 @@ class ExportScreen(ModalScreen[None]):
         try:
             path = write_report(self.result, self.dumps, event.value, argv=["envoyscope", "tui"])
         except EnvoyscopeError as exc:
-            self.notify(str(exc), title=exc.title, severity="error")
+            self.app.notify(str(exc).replace("--report ", "", 1), title=exc.title, severity="error")
             return
         self.app.pop_screen()
         self.app.notify(f"report written to {Path(path).resolve()}", title="exported")

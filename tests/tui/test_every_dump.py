@@ -1,4 +1,5 @@
-"""Every dump this project has — the bundled samples and the real dumps from live meshes in ../shared/fixtures —
+"""Every dump this project has — the bundled samples, the real dumps from live meshes and istioctl's test dumps in
+../shared/fixtures —
 opens in the TUI, and every tab of every proxy shows its rows; every row with a resource opens its details."""
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from tests.tui.helpers import SIZE, app_on, loaded, table
 
 SAMPLE_FOLDERS = [str(p.parent) for p in sorted(SAMPLES.glob("*/scenario.yaml"))]
 REAL_DUMPS = sorted(str(p) for p in (FIXTURES / "real-dumps").glob("*/*.json")) if FIXTURES.is_dir() else []
+# istioctl's own test dumps (config dumps only: its other JSON files are expected outputs)
+REAL_DUMPS += sorted(str(p) for p in (FIXTURES / "istioctl").rglob("*.json")
+                     if '"configs"' in p.read_text(errors="replace")[:2000]) if FIXTURES.is_dir() else []
 
 
 def check_every_tab(source: str) -> None:
@@ -47,7 +51,7 @@ def test_every_sample_every_tab(source: str) -> None:
     check_every_tab(source)
 
 
-@pytest.mark.parametrize("source", REAL_DUMPS or ["absent"], ids=lambda p: "/".join(Path(p).parts[-2:]))
+@pytest.mark.parametrize("source", REAL_DUMPS or ["absent"], ids=lambda p: "/".join(Path(p).parts[-3:]))
 def test_every_real_dump_every_tab(source: str) -> None:
     if not REAL_DUMPS:
         pytest.skip("../shared is absent: the real dumps from live meshes are not in this clone")
