@@ -114,8 +114,10 @@ def run_hop(proxy: ConfigDump, wire: Wire, entry: str, request: TraceRequest) ->
     if routed.kind != "cluster" or routed.cluster is None:
         return b.end("unsupported", routed.detail)
     next_wire = wire.with_(authority=routed.authority or wire.authority, path=routed.path or wire.path)
+    from envoyscope.engine.subset import route_metadata_match
+
     return _to_cluster(b, proxy, next_wire, routed.cluster, request, http=True, hcm=action.hcm,
-                       metadata_match=routed.action.get("metadata_match"))
+                       metadata_match=route_metadata_match(routed.action, routed.cluster))
 
 
 def _chain_path(listener_path: str, steps: list[Step]) -> str:

@@ -32,6 +32,19 @@ def metadata_match_criteria(metadata_match: dict[str, Any] | None) -> dict[str, 
     return dict(((metadata_match or {}).get("filter_metadata") or {}).get(LB_FILTER) or {})
 
 
+def route_metadata_match(action: dict[str, Any], cluster: str) -> dict[str, Any] | None:
+    """The criteria a route sends to ``cluster``: the route action's ``metadata_match``, and when the cluster is a
+    weighted entry, that entry's merged over it — the entry's value wins for a key both name, as in Envoy's
+    ``MetadataMatchCriteriaImpl::mergeMatchCriteria`` (``WeightedClusterEntry``)."""
+    route = metadata_match_criteria(action.get("metadata_match"))
+    entries = (action.get("weighted_clusters") or {}).get("clusters") or ()
+    entry = next((e for e in entries if e.get("name") == cluster), None)
+    if entry is None or not entry.get("metadata_match"):
+        return action.get("metadata_match")
+    merged = {**route, **metadata_match_criteria(entry.get("metadata_match"))}
+    return {"filter_metadata": {LB_FILTER: merged}}
+
+
 def host_metadata(endpoint: Endpoint) -> dict[str, Any]:
     raw = endpoint.raw or {}
     return dict(((raw.get("metadata") or {}).get("filter_metadata") or {}).get(LB_FILTER) or {})

@@ -54,6 +54,14 @@ CASES: list[tuple[str, str, dict[str, str] | None, set[str]]] = [
     ("keys-subset", "keys", {"version": "v2", "stage": "dev"}, {"h2", "h3"}),
     ("keys-hit", "keys", {"version": "v2", "stage": "canary"}, {"h2"}),
 ]
+# Weighted clusters: (case, cluster, the route's criteria, the entry's criteria, the hosts expected); the entry's
+# metadata_match is merged over the route's, the entry winning for a key both name.
+WEIGHTED: list[tuple[str, str, dict[str, str] | None, dict[str, str], set[str]]] = [
+    ("w-entry", "nofb", None, {"version": "v1"}, {"h1"}),
+    ("w-merge", "nofb", {"version": "v2"}, {"stage": "prod"}, {"h3"}),
+    ("w-override", "nofb", {"version": "v1"}, {"version": "v2"}, {"h2", "h3"}),
+]
+ALL_CASES = CASES + [(case, cluster, None, expected) for case, cluster, _r, _e, expected in WEIGHTED]
 TRIES = 6
 
 
@@ -63,6 +71,13 @@ def _bootstrap(listen: int, ports: dict[str, int], log: Path) -> dict[str, Any]:
         action: dict[str, Any] = {"cluster": cluster, "timeout": "2s"}
         if criteria is not None:
             action["metadata_match"] = {"filter_metadata": {"envoy.lb": criteria}}
+        routes.append({"name": case, "match": {"path": f"/{case}"}, "route": action})
+    for case, cluster, route_criteria, entry_criteria, _ in WEIGHTED:
+        action = {"weighted_clusters": {"clusters": [
+            {"name": cluster, "weight": 100, "metadata_match": {"filter_metadata": {"envoy.lb": entry_criteria}}}]},
+            "timeout": "2s"}
+        if route_criteria is not None:
+            action["metadata_match"] = {"filter_metadata": {"envoy.lb": route_criteria}}
         routes.append({"name": case, "match": {"path": f"/{case}"}, "route": action})
     endpoints = [{"lb_endpoints": [
         {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": ports[h]}}},
@@ -109,18 +124,18 @@ def test_subset_selection_agrees_with_envoy(tmp_path: Path) -> None:
     listen = free_port()
     log = tmp_path / "access.json"
     with EnvoyProcess("subsets", tmp_path, _bootstrap(listen, ports, log)) as envoy:
-        for case, *_ in CASES:
+        for case, *_ in ALL_CASES:
             for _ in range(TRIES):
                 _get(listen, f"/{case}")
         dump_path = tmp_path / "subsets.config_dump.json"
         dump_path.write_text(json.dumps(envoy.get_json("/config_dump?include_eds")))
         envoy.wait_for("/stats?filter=http.subsets.downstream_rq_completed", lambda text: text.strip().endswith(
-            f" {len(CASES) * TRIES}"))
+            f" {len(ALL_CASES) * TRIES}"))
     lines = read_json_lines(log)
-    assert len(lines) == len(CASES) * TRIES
+    assert len(lines) == len(ALL_CASES) * TRIES
     dumps = load_sources([str(dump_path)])
     problems = []
-    for case, _cluster, _criteria, expected in CASES:
+    for case, _cluster, _criteria, expected in ALL_CASES:
         mine = [line for line in lines if line["route"] == case]
         envoy_hosts = {back[line["upstream"]] for line in mine if line["upstream"] not in (None, "-")}
         if not expected:
