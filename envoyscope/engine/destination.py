@@ -10,19 +10,12 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
+from envoyscope.engine.request import is_ip
 from envoyscope.model.dump import ConfigDump
 from envoyscope.model.names import parse_cluster_name
 
 # Documentation ranges (RFC 5737): never a real host, so a trace to them says what an unknown IP gets.
 _UNKNOWN_CANDIDATES = ("203.0.113.10", "198.51.100.10", "192.0.2.10")
-
-
-def is_ip(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value.strip("[]"))
-    except ValueError:
-        return False
-    return True
 
 
 def _listener_ip_port(raw: dict) -> tuple[str, int] | None:

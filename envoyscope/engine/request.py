@@ -67,7 +67,7 @@ class TraceRequest:
             return None
         if self.sni is not None:
             return self.sni or None
-        return None if _is_ip(self.host) else self.host
+        return None if is_ip(self.host) else self.host
 
     def header_list(self) -> tuple[tuple[str, str], ...]:
         """Headers as the router sees them, with :authority, :path, :method and x-forwarded-proto."""
@@ -134,7 +134,8 @@ def first_wire(request: TraceRequest, dst_ip: str, src_ip: str) -> Wire:
     )
 
 
-def _is_ip(host: str) -> bool:
+def is_ip(host: str) -> bool:
+    """Whether ``host`` is an IPv4 or IPv6 address (``[v6]`` too) rather than a name."""
     import ipaddress
 
     try:

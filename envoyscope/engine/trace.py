@@ -12,23 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from envoyscope.engine.destination import assume_destination_ip
-from envoyscope.engine.request import TraceRequest, Wire, first_wire
+from envoyscope.engine.request import TraceRequest, Wire, first_wire, is_ip
 from envoyscope.engine.steps import Step
 from envoyscope.engine.tls import TlsContext
 from envoyscope.errors import TraceError
 from envoyscope.model.dump import ConfigDump
 
 MAX_HOPS = 8
-
-
-def _is_ip(text: str) -> bool:
-    import ipaddress
-
-    try:
-        ipaddress.ip_address(text.strip("[]"))
-    except ValueError:
-        return False
-    return True
 
 # Outcome kinds: stable names, documented in the README.
 OUTCOME_KINDS = {
@@ -220,7 +210,7 @@ def trace(request: TraceRequest, dumps: list[ConfigDump], *, proxy_ips: dict[str
         assert result.next_wire is not None and result.endpoint_ip is not None
         next_wire = result.next_wire
         next_proxy = by_ip.get(f"{result.endpoint_ip}:{next_wire.dst_port}") or by_ip.get(result.endpoint_ip)
-        if next_proxy is None and not _is_ip(result.endpoint_ip):
+        if next_proxy is None and not is_ip(result.endpoint_ip):
             next_proxy, _why = proxy_by_hostname(dumps, result.endpoint_ip)
             if next_proxy is not None and next_proxy.identity.instance_ips:  # what DNS answers for that name
                 next_wire = next_wire.with_(dst_ip=next_proxy.identity.instance_ips[0])
