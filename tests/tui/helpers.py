@@ -39,6 +39,24 @@ async def loaded(pilot: Any) -> None:
     await pilot.pause()
 
 
+async def run_trace(pilot: Any, to: str, *, headers: str = "", ip: str = "", path: str = "",
+                    tries: int = 200) -> Any:
+    """Open the trace screen (``t``), fill the form as a user would, press Trace and wait for the tree."""
+    from envoyscope.tui.trace_view import TraceScreen
+
+    await pilot.press("t")
+    await pilot.pause()
+    screen = pilot.app.screen
+    assert isinstance(screen, TraceScreen)
+    for field_id, value in (("to", to), ("headers", headers), ("ip", ip), ("path", path)):
+        if value:
+            screen.query_one(f"#{field_id}").value = value
+    before = screen.result
+    await pilot.click("#run")
+    await until(pilot, lambda: screen.result is not None and screen.result is not before, "the trace", tries)
+    return screen
+
+
 def table(app: EnvoyscopeApp, tab: str) -> SummaryTable:
     return app.query_one(f"#table-{tab}", SummaryTable)
 

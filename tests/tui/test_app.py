@@ -16,7 +16,7 @@ from envoyscope.tui.help import HelpScreen
 from envoyscope.tui.table import SummaryTable
 from envoyscope.tui.trace_view import ExportScreen, TraceScreen
 from tests.conftest import SAMPLES
-from tests.tui.helpers import SIZE, app_on, loaded, messages, table, until
+from tests.tui.helpers import SIZE, app_on, loaded, messages, run_trace, table, until
 
 MTLS = str(SAMPLES / "egress-mtls-subsets")
 
@@ -161,21 +161,6 @@ def test_secret_details_show_the_certificate_not_the_key() -> None:
     run(go())
 
 
-async def _trace(pilot: Any, to: str, headers: str = "", ip: str = "") -> Any:
-    app = pilot.app
-    await pilot.press("t")
-    await pilot.pause()
-    screen = app.screen
-    assert isinstance(screen, TraceScreen)
-    screen.query_one("#to").value = to
-    screen.query_one("#headers").value = headers
-    screen.query_one("#ip").value = ip
-    before = screen.result
-    await pilot.click("#run")
-    await until(pilot, lambda: screen.result is not None and screen.result is not before, "the trace")
-    return screen
-
-
 def test_trace_form_tree_near_misses_and_jump_to_tab() -> None:
     async def go() -> None:
         app = app_on(MTLS)
@@ -188,7 +173,7 @@ def test_trace_form_tree_near_misses_and_jump_to_tab() -> None:
             await pilot.pause()
             assert "nginx.external.svc.cluster.local:80" in app.screen.hosts  # completion from the dumps
             await pilot.press("escape")
-            screen = await _trace(pilot, "nginx.external.svc.cluster.local:80", "want: v3", "10.96.30.30")
+            screen = await run_trace(pilot, "nginx.external.svc.cluster.local:80", headers="want: v3", ip="10.96.30.30")
             result = screen.result
             assert result.outcome.kind == "no_route"
             assert [h.route for h in result.hops] == ["nginx-via-egress", None]
@@ -224,7 +209,7 @@ def test_export_writes_the_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
             await pilot.press("e")  # nothing traced yet
             assert any("no trace" in m for m in messages(app))
             await pilot.click("#proxies", offset=(2, 2))
-            screen = await _trace(pilot, "nginx.external.svc.cluster.local:80", "want: v1", "10.96.30.30")
+            screen = await run_trace(pilot, "nginx.external.svc.cluster.local:80", headers="want: v1", ip="10.96.30.30")
             assert screen.result.outcome.kind == "external"
             await pilot.press("e")
             await pilot.pause()
@@ -283,7 +268,7 @@ def test_demo_opens_every_scenario_and_traces_within_one() -> None:
                        and widget.cells_at(i)[2] == "sidecar")
             widget.cursor = row
             await pilot.pause()
-            screen = await _trace(pilot, "httpbin.org:80")
+            screen = await run_trace(pilot, "httpbin.org:80")
             assert screen.result.outcome.kind == "external"
             assert len(screen.result.hops) == 2  # sidecar → this scenario's egress gateway
             assert {d.source.split("/")[-2] for d in app.trace_form.dumps} == {"egress-gateway-http"}

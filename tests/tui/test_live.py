@@ -16,9 +16,8 @@ from envoyscope.sources.kube import Kube
 from envoyscope.tui.app import EnvoyscopeApp
 from envoyscope.tui.catalog import Catalog, ClusterCatalog
 from envoyscope.tui.table import SummaryTable
-from envoyscope.tui.trace_view import TraceScreen
 from tests.live.mesh import GATEWAY, SLEEP, egress_mesh
-from tests.tui.helpers import SIZE, loaded, messages, table, until
+from tests.tui.helpers import SIZE, loaded, messages, run_trace, table, until
 
 pytestmark = [pytest.mark.envoy, pytest.mark.xdist_group("tui-live")]
 
@@ -84,15 +83,8 @@ def test_cluster_pods_are_listed_then_read_when_picked(cluster: dict[str, Any]) 
             await pilot.press("3")
             assert table(app, "clusters").row_count > 0
             # a trace from the sidecar reads the gateway first, then follows the request into it
-            await pilot.press("t")
-            await pilot.pause()
-            screen = app.screen
-            assert isinstance(screen, TraceScreen)
-            screen.query_one("#to").value = "nginx.external.svc.cluster.local:80"
-            screen.query_one("#headers").value = "want: v2"
-            screen.query_one("#ip").value = "10.96.30.30"
-            await pilot.click("#run")
-            await until(pilot, lambda: screen.result is not None, "the trace", tries=400)
+            screen = await run_trace(pilot, "nginx.external.svc.cluster.local:80", headers="want: v2",
+                                     ip="10.96.30.30", tries=400)
             result = screen.result
             assert [h.proxy for h in result.hops] == [f"{SLEEP[1]}.{SLEEP[0]}", f"{GATEWAY[1]}.{GATEWAY[0]}"]
             assert [h.route for h in result.hops] == ["nginx-via-egress", "nginx-v2"]

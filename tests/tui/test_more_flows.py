@@ -15,7 +15,7 @@ from envoyscope.tui.detail import DetailScreen
 from envoyscope.tui.table import SummaryTable
 from envoyscope.tui.trace_view import TraceScreen
 from tests.conftest import SAMPLES, shared_path
-from tests.tui.helpers import SIZE, app_on, catalog_on, loaded, table, until
+from tests.tui.helpers import SIZE, app_on, catalog_on, loaded, run_trace, table, until
 
 
 def test_the_command_palette_runs_actions() -> None:
@@ -55,13 +55,7 @@ def test_a_capture_bundle_opens_with_every_proxy(tmp_path: Path) -> None:
             assert all(e.dump is not None and e.dump.clusters_status is not None for e in app.entries)
             sidecar = next(e for e in app.entries if e.kind == "sidecar")
             app.select(sidecar)
-            await pilot.press("t")
-            await pilot.pause()
-            screen = app.screen
-            assert isinstance(screen, TraceScreen)
-            screen.query_one("#to").value = "httpbin.org:80"
-            await pilot.click("#run")
-            await until(pilot, lambda: screen.result is not None, "the trace")
+            screen = await run_trace(pilot, "httpbin.org:80")
             assert len(screen.result.hops) == 2 and screen.result.outcome.kind == "external"
     asyncio.run(go())
 
@@ -102,14 +96,8 @@ def test_trace_through_a_real_mesh_dump() -> None:
         app = app_on(str(source))
         async with app.run_test(size=SIZE) as pilot:
             await loaded(pilot)
-            await pilot.press("t")
-            await pilot.pause()
-            screen = app.screen
-            assert isinstance(screen, TraceScreen)
+            screen = await run_trace(pilot, "reviews.default.svc.cluster.local:9080")
             assert "reviews.default.svc.cluster.local:9080" in screen.hosts
-            screen.query_one("#to").value = "reviews.default.svc.cluster.local:9080"
-            await pilot.click("#run")
-            await until(pilot, lambda: screen.result is not None, "the trace")
             hop = screen.result.hops[0]
             assert hop.cluster == "outbound|9080||reviews.default.svc.cluster.local"
             assert screen.result.outcome.kind == "endpoints_unknown"  # dumped without ?include_eds: it says so

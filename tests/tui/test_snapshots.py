@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO
-from tests.tui.helpers import SIZE, app_on, loaded, until
+from tests.tui.helpers import SIZE, app_on, loaded, run_trace, until
 
 SOURCE = "sample_dumps/egress-mtls-subsets"
 
@@ -59,13 +59,8 @@ class TestScreens:
         async def before(pilot: Any) -> None:
             await loaded(pilot)
             await pilot.click("#proxies", offset=(2, 2))
-            await pilot.press("t")
-            screen = pilot.app.screen
-            screen.query_one("#to").value = "nginx.external.svc.cluster.local:80"
-            screen.query_one("#headers").value = "want: v3"
-            screen.query_one("#ip").value = "10.96.30.30"
-            await pilot.click("#run")
-            await until(pilot, lambda: screen.result is not None, "the trace")
+            screen = await run_trace(pilot, "nginx.external.svc.cluster.local:80", headers="want: v3",
+                                     ip="10.96.30.30")
             tree = screen.query_one("#trace-tree")
             hop2 = [n for n in tree.root.children if str(n.label).startswith("hop 2")][0]
             next(n for n in hop2.children if str(n.label).startswith("route none")).expand()  # its near misses

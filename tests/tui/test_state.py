@@ -11,7 +11,7 @@ from typing import Any
 from envoyscope.tui.detail import DetailScreen
 from envoyscope.tui.trace_view import TraceScreen
 from tests.conftest import SAMPLES
-from tests.tui.helpers import SIZE, app_on, loaded, messages, table, until
+from tests.tui.helpers import SIZE, app_on, loaded, messages, run_trace, table, until
 
 MTLS = str(SAMPLES / "egress-mtls-subsets")
 
@@ -52,15 +52,7 @@ def test_names_with_brackets_are_shown_as_written(tmp_path: Path) -> None:
             assert "api[/]v[b]1" in str(app.screen.query_one("#detail-title").render())
             await pilot.press("backspace", "backspace")
             await pilot.pause()
-            await pilot.press("t")
-            await pilot.pause()
-            trace = app.screen
-            assert isinstance(trace, TraceScreen)
-            trace.query_one("#to").value = "nginx.external.svc.cluster.local:80"
-            trace.query_one("#path").value = "/api/"
-            trace.query_one("#ip").value = "10.96.30.30"
-            await pilot.click("#run")
-            await until(pilot, lambda: trace.result is not None, "the trace")
+            trace = await run_trace(pilot, "nginx.external.svc.cluster.local:80", path="/api/", ip="10.96.30.30")
             assert trace.result.outcome.kind == "direct_response"
             verdict = str(trace.query_one("#trace-verdict").render())
             assert "direct_response HTTP 418" in verdict
@@ -73,14 +65,8 @@ def test_verdict_keeps_response_flags(tmp_path: Path) -> None:
         async with app.run_test(size=SIZE) as pilot:
             await loaded(pilot)
             await pilot.click("#proxies", offset=(2, 2))
-            await pilot.press("t")
-            await pilot.pause()
-            screen = app.screen
-            screen.query_one("#to").value = "nginx.external.svc.cluster.local:80"
-            screen.query_one("#headers").value = "want: v3"
-            screen.query_one("#ip").value = "10.96.30.30"
-            await pilot.click("#run")
-            await until(pilot, lambda: screen.result is not None, "the trace")
+            screen = await run_trace(pilot, "nginx.external.svc.cluster.local:80", headers="want: v3",
+                                     ip="10.96.30.30")
             assert "no_route HTTP 404 [NR]" in str(screen.query_one("#trace-verdict").render())
             await pilot.press("t")  # no second trace screen on top of this one
             await pilot.pause()
@@ -115,14 +101,7 @@ def test_a_trace_still_leads_to_its_resources_after_a_refresh() -> None:
         async with app.run_test(size=SIZE) as pilot:
             await loaded(pilot)
             await pilot.click("#proxies", offset=(2, 2))
-            await pilot.press("t")
-            await pilot.pause()
-            screen = app.screen
-            screen.query_one("#to").value = "nginx.external.svc.cluster.local:80"
-            screen.query_one("#headers").value = "want: v1"
-            screen.query_one("#ip").value = "10.96.30.30"
-            await pilot.click("#run")
-            await until(pilot, lambda: screen.result is not None, "the trace")
+            await run_trace(pilot, "nginx.external.svc.cluster.local:80", headers="want: v1", ip="10.96.30.30")
             await pilot.press("escape", "r")
             await until(pilot, lambda: any(n.title == "refreshed" for n in app._notifications), "the refresh")
             await pilot.press("t")
