@@ -7,8 +7,6 @@ Sources are read in worker threads with a progress bar; failures are notificatio
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -16,7 +14,6 @@ from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
-from textual.command import Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Header, Input, Label, ProgressBar, Select, TabbedContent, TabPane
 
@@ -24,7 +21,8 @@ from envoyscope.engine.refs import Node, node_of
 from envoyscope.engine.summary import SUMMARY_KINDS, Row, Table, summarize
 from envoyscope.errors import EnvoyscopeError
 from envoyscope.model.dump import ConfigDump
-from envoyscope.tui.catalog import Catalog, ProxyEntry, describe_changes, load_entry
+from envoyscope.tui.catalog import Catalog, ProxyEntry, describe_changes, known_hosts, load_entry, server_state
+from envoyscope.tui.commands import Commands
 from envoyscope.tui.table import SummaryTable
 from envoyscope.tui.trace_view import TraceForm, TraceScreen
 
@@ -34,29 +32,6 @@ PROXY_COLUMNS = ("PROXY", "TYPE", "ISTIO")
 READY_COLUMN = "READY"  # shown for live proxies (a file is as ready as it was when saved)
 GROUP_COLUMN = "FROM"  # shown when the proxies come from several folders
 ALL = "all"
-
-
-class Commands(Provider):
-    """Every action in the command palette (ctrl+p)."""
-
-    async def search(self, query: str) -> Hits:
-        app = self.app
-        assert isinstance(app, EnvoyscopeApp)
-        actions: list[tuple[str, Callable[[], Any]]] = [(f"Show {tab}", partial(app.show_tab, tab)) for tab in TABS]
-        actions += [("Trace a request", app.action_trace), ("Export the last trace as a report", app.action_export),
-                    ("Refresh the sources", app.action_refresh), ("Filter the table", app.action_filter),
-                    ("Sort the table by the next column", app.action_sort),
-                    ("Next namespace of the proxy list", app.action_next_namespace),
-                    ("Next type of the proxy list", app.action_next_type), ("Help", app.action_help)]
-        if self.screen is not app.main:  # opened on a detail or trace screen: only what works there
-            actions = [(t, c) for t, c in actions if t.startswith(("Trace", "Export", "Refresh", "Help"))]
-            if isinstance(self.screen, TraceScreen):
-                actions = [(t, c) for t, c in actions if not t.startswith("Trace")]
-        matcher = self.matcher(query)
-        for title, callback in actions:
-            score = matcher.match(title)
-            if score > 0:
-                yield Hit(score, matcher.highlight(title), callback, help=None)
 
 
 class EnvoyscopeApp(App[None]):
@@ -479,34 +454,6 @@ class EnvoyscopeApp(App[None]):
             self.notify("no trace to export yet: t traces a request", severity="warning")
             return
         self.push_screen(ExportScreen(self.trace_form.result, self.trace_form.dumps))
-
-
-def server_state(dump: ConfigDump) -> str:
-    """`` · LIVE, up 3s`` for a live proxy whose /server_info was read, else nothing."""
-    info = getattr(dump, "server_info", None)
-    if not isinstance(info, dict) or not info.get("state"):
-        return ""
-    uptime = info.get("uptime_current_epoch") or ""
-    return f" · {info['state']}" + (f", up {uptime}" if uptime else "")
-
-
-def known_hosts(dumps: list[ConfigDump]) -> list[str]:
-    """Hosts a user may want to trace to: route domains with their ports, and cluster FQDNs with theirs."""
-    from envoyscope.model.names import parse_cluster_name
-
-    hosts: set[str] = set()
-    for dump in dumps:
-        for config in dump.route_configs:
-            port = config.name.rsplit(".", 1)[-1] if config.name.rsplit(".", 1)[-1].isdigit() else "80"
-            for vhost in config.raw.get("virtual_hosts") or ():
-                for domain in vhost.get("domains") or ():
-                    if "*" not in domain:
-                        hosts.add(domain if ":" in domain else f"{domain}:{port}")
-        for cluster in dump.clusters:
-            name = parse_cluster_name(cluster.name)
-            if name.host and name.port:
-                hosts.add(f"{name.host}:{name.port}")
-    return sorted(hosts)
 
 
 def run_app(catalog: Catalog, note: str | None = None, proxy_ips: dict[str, str] | None = None) -> int:

@@ -128,3 +128,31 @@ def describe_changes(before: list[ConfigDump], after: list[ConfigDump]) -> str:
                              f"({', '.join(touched[:3])}{more})")
     lines += [f"{name}: gone" for name in old]
     return "\n".join(lines) or "nothing changed"
+
+
+def server_state(dump: ConfigDump) -> str:
+    """`` · LIVE, up 3s`` for a live proxy whose /server_info was read, else nothing."""
+    info = getattr(dump, "server_info", None)
+    if not isinstance(info, dict) or not info.get("state"):
+        return ""
+    uptime = info.get("uptime_current_epoch") or ""
+    return f" · {info['state']}" + (f", up {uptime}" if uptime else "")
+
+
+def known_hosts(dumps: list[ConfigDump]) -> list[str]:
+    """Hosts a user may want to trace to: route domains with their ports, and cluster FQDNs with theirs."""
+    from envoyscope.model.names import parse_cluster_name
+
+    hosts: set[str] = set()
+    for dump in dumps:
+        for config in dump.route_configs:
+            port = config.name.rsplit(".", 1)[-1] if config.name.rsplit(".", 1)[-1].isdigit() else "80"
+            for vhost in config.raw.get("virtual_hosts") or ():
+                for domain in vhost.get("domains") or ():
+                    if "*" not in domain:
+                        hosts.add(domain if ":" in domain else f"{domain}:{port}")
+        for cluster in dump.clusters:
+            name = parse_cluster_name(cluster.name)
+            if name.host and name.port:
+                hosts.add(f"{name.host}:{name.port}")
+    return sorted(hosts)

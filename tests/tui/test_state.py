@@ -120,7 +120,7 @@ def test_a_trace_still_leads_to_its_resources_after_a_refresh() -> None:
 
 
 def test_the_palette_offers_only_what_works_on_the_screen_shown() -> None:
-    from envoyscope.tui.app import Commands
+    from envoyscope.tui.commands import Commands
 
     async def go() -> None:
         app = app_on(MTLS)
