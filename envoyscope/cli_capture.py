@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from envoyscope.cli_common import add_kube_arguments
+from envoyscope.cli_common import add_source_arguments
 from envoyscope.errors import AdminError, EnvoyscopeError, InputError, SourceError
 
 if TYPE_CHECKING:
@@ -39,17 +39,9 @@ EPILOG = """examples:
 def register(sub: Any) -> None:
     parser = sub.add_parser("capture", help="save every proxy's dumps in one bundle for offline analysis",
                             description=__doc__, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--admin", action="append", default=[], metavar="URL",
-                        help="an Envoy admin endpoint (repeatable)")
-    parser.add_argument("--pod", action="append", default=[], metavar="NS/NAME",
-                        help="a pod's Envoy through a port-forward: NS/NAME, NAME (-n) or deploy/NAME (repeatable)")
-    parser.add_argument("-l", "--selector", help="every Envoy pod matching this label selector (with -n, or all)")
+    add_source_arguments(parser, files=False)
     parser.add_argument("--all-gateways", action="store_true",
                         help="every ingress, egress and Gateway-API gateway pod in the cluster")
-    add_kube_arguments(parser)
-    parser.add_argument("--admin-port", type=int, help="the Envoy admin port in the pods (default: what the pod says, "
-                                                       "else 15000)")
-    parser.add_argument("--admin-timeout", type=float, default=15.0, metavar="SECONDS")
     parser.add_argument("-o", "--output", required=True, metavar="FILE.tar.gz", help="the bundle to write")
     parser.set_defaults(func=run)
 

@@ -13,10 +13,12 @@ from envoyscope.errors import InputError
 from envoyscope.model.dump import ConfigDump
 
 
-def add_source_arguments(parser: argparse.ArgumentParser, *, required: bool = True) -> None:
-    """SOURCE… positional arguments (dump files, folders, bundles, ``-``) and the live sources."""
-    parser.add_argument("sources", nargs="*", metavar="SOURCE",
-                        help="dump files (.json, .json.gz), folders, capture bundles (.tar.gz); - for stdin")
+def add_source_arguments(parser: argparse.ArgumentParser, *, required: bool = True, files: bool = True) -> None:
+    """SOURCE… positional arguments (dump files, folders, bundles, ``-``) and the live sources (``files=False``:
+    only the live sources, for `capture`)."""
+    if files:
+        parser.add_argument("sources", nargs="*", metavar="SOURCE",
+                            help="dump files (.json, .json.gz), folders, capture bundles (.tar.gz); - for stdin")
     live = parser.add_argument_group("live sources")
     live.add_argument("--admin", action="append", default=[], metavar="URL",
                       help="an Envoy admin endpoint, e.g. http://127.0.0.1:15000 (repeatable)")
@@ -26,7 +28,8 @@ def add_source_arguments(parser: argparse.ArgumentParser, *, required: bool = Tr
     live.add_argument("--pod", action="append", default=[], metavar="NS/NAME",
                       help="a pod's Envoy through a port-forward: NS/NAME, NAME (with -n) or deploy/NAME (repeatable)")
     live.add_argument("-l", "--selector", help="every Envoy pod matching this label selector (with -n, or all)")
-    live.add_argument("--admin-port", type=int, help="the Envoy admin port in the pod (default 15000, Istio's)")
+    live.add_argument("--admin-port", type=int, help="the Envoy admin port in the pods (default: what the pod's "
+                                                     "proxy.istio.io/config says, else 15000)")
     parser.set_defaults(_sources_required=required)
 
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from envoyscope.cli_common import add_source_arguments, load_dumps
+from envoyscope.cli_common import add_source_arguments, load_dumps, parse_proxy_ips
 from envoyscope.errors import TraceError
 
 EPILOG = """examples:
@@ -93,12 +93,7 @@ def run(args: argparse.Namespace) -> int:
         from envoyscope.report.write import report_format
 
         report_format(args.report)  # a bad report path fails before any work
-    proxy_ips = {}
-    for item in args.proxy:
-        name, sep, ip = item.partition("=")
-        if not sep:
-            raise TraceError(f"--proxy {item!r}: expected NAME=IP")
-        proxy_ips[name] = ip
+    proxy_ips = parse_proxy_ips(args.proxy)
     dumps = load_dumps(args)
     try:
         result = trace(request, dumps, proxy_ips=proxy_ips)
