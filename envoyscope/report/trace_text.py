@@ -15,7 +15,17 @@ STYLE = {"external": "green", "mesh_internal": "green", "passthrough": "yellow",
          "redirect": "cyan", "unsupported": "yellow"}
 
 
-def _received(hop: Hop) -> str:
+def outcome_head(trace: Trace) -> tuple[str, str]:
+    """``no_route HTTP 404 [NR]`` and the style it is shown in (red for failures, green when it gets there)."""
+    outcome = trace.outcome
+    style = "red" if outcome.kind in BAD else STYLE.get(outcome.kind, "white")
+    code = f" HTTP {outcome.response_code}" if outcome.response_code else ""
+    flags = f" [{outcome.response_flags}]" if outcome.response_flags else ""
+    return f"{outcome.kind}{code}{flags}", style
+
+
+def received(hop: Hop) -> str:
+    """What a proxy receives: destination, TLS or plaintext, and the HTTP request line when it can see it."""
     wire = hop.wire
     parts = [f"{wire.dst_ip}:{wire.dst_port}"]
     if wire.transport == "tls":
@@ -39,7 +49,7 @@ def build_tree(trace: Trace, max_near_misses: int = 4) -> Tree:
     for assumption in trace.assumptions:
         root.add(f"[dim]assumed: {escape(assumption)}[/]")
     for index, hop in enumerate(trace.hops, 1):
-        branch = root.add(f"[bold]hop {index}: {escape(hop.proxy)}[/]  [dim]receives {escape(_received(hop))}[/]")
+        branch = root.add(f"[bold]hop {index}: {escape(hop.proxy)}[/]  [dim]receives {escape(received(hop))}[/]")
         for step in hop.steps:
             name = escape(step.matched) if step.matched else "" if step.kind in NOTE_STEPS else "[red]none[/]"
             node = branch.add(f"[blue]{step.kind.replace('_', ' ')}[/] {name}  [dim]{escape(step.reason)}[/]")
@@ -47,11 +57,8 @@ def build_tree(trace: Trace, max_near_misses: int = 4) -> Tree:
                 node.add(f"[yellow]near miss[/] {escape(miss.candidate)}: {escape(miss.reason)}")
             if len(step.near_misses) > max_near_misses:
                 node.add(f"[dim]… {len(step.near_misses) - max_near_misses} more near misses (-o json shows all)[/]")
-    outcome = trace.outcome
-    style = "red" if outcome.kind in BAD else STYLE.get(outcome.kind, "white")
-    flags = f" [{outcome.response_flags}]" if outcome.response_flags else ""
-    code = f" HTTP {outcome.response_code}" if outcome.response_code else ""
-    root.add(f"[bold {style}]outcome: {outcome.kind}{escape(code)}{escape(flags)}[/] {escape(outcome.detail)}")
+    head, style = outcome_head(trace)
+    root.add(f"[bold {style}]outcome: {escape(head)}[/] {escape(trace.outcome.detail)}")
     return root
 
 

@@ -20,20 +20,16 @@ from textual.widgets import Button, Footer, Input, Label, Select, Static, Tree
 
 from envoyscope.engine.trace import Trace
 from envoyscope.model.dump import ConfigDump
+from envoyscope.report.trace_text import outcome_head, received
 
 SCHEMES = ("http", "https", "tls", "tcp")
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT")
-BAD = {"no_listener", "no_filter_chain", "no_route", "unknown_cluster", "no_healthy_upstream", "blackhole", "reset",
-       "loop"}
-# Where a step's resource is shown: (tab, kind of the row's ref, which Hop field names it)
-STEP_TABS = {"listener": ("listeners", "listener", "listener"),
-             "listener_filters": ("listeners", "listener", "listener"),
-             "filter_chain": ("listeners", "listener", "listener"),
-             "network_filter": ("routes", "route_config", "route_config"),
-             "virtual_host": ("routes", "route_config", "route_config"),
-             "route": ("routes", "route_config", "route_config"),
-             "route_action": ("clusters", "cluster", "cluster"), "cluster": ("clusters", "cluster", "cluster"),
-             "endpoint": ("endpoints", "cluster", "cluster"), "tls": ("clusters", "cluster", "cluster")}
+# Where a step's resource is shown: the tab, and the kind of the row's ref (the Hop field of that name names it)
+STEP_TABS = {"listener": ("listeners", "listener"), "listener_filters": ("listeners", "listener"),
+             "filter_chain": ("listeners", "listener"), "network_filter": ("routes", "route_config"),
+             "virtual_host": ("routes", "route_config"), "route": ("routes", "route_config"),
+             "route_action": ("clusters", "cluster"), "cluster": ("clusters", "cluster"),
+             "endpoint": ("endpoints", "cluster"), "tls": ("clusters", "cluster")}
 
 
 @dataclass(slots=True)
@@ -75,18 +71,8 @@ def step_label(step: Any) -> Text:
 
 
 def outcome_label(trace: Trace) -> Text:
-    outcome = trace.outcome
-    style = "red" if outcome.kind in BAD else "green" if outcome.kind in ("external", "mesh_internal") else "yellow"
-    code = f" HTTP {outcome.response_code}" if outcome.response_code else ""
-    flags = f" [{outcome.response_flags}]" if outcome.response_flags else ""
-    return Text.assemble((f"{outcome.kind}{code}{flags}", f"bold {style}"), "  ", outcome.detail)
-
-
-def _received(hop: Any) -> str:
-    wire = hop.wire
-    what = f"TLS, SNI {wire.sni or '-'}" if wire.transport == "tls" else "plaintext"
-    http = f", {wire.method} {wire.path} Host: {wire.authority}" if wire.http and wire.transport != "tls" else ""
-    return f"{wire.dst_ip}:{wire.dst_port}, {what}{http}"
+    head, style = outcome_head(trace)
+    return Text.assemble((head, f"bold {style}"), "  ", trace.outcome.detail)
 
 
 class TraceScreen(Screen[None]):
@@ -180,7 +166,7 @@ class TraceScreen(Screen[None]):
         box = self.query_one("#step-detail", Static)
         data = event.node.data
         if not data or data[1] is None:
-            box.update(Text.assemble(("proxy ", "bold"), data[0].proxy, "  receives ", _received(data[0]))
+            box.update(Text.assemble(("proxy ", "bold"), data[0].proxy, "  receives ", received(data[0]))
                        if data else "")
             return
         hop, step = data
@@ -198,8 +184,8 @@ class TraceScreen(Screen[None]):
         hop, step = event.node.data
         if step is None or step.kind not in STEP_TABS:
             return
-        tab, kind, field_name = STEP_TABS[step.kind]
-        name = step.matched if step.kind in ("listener", "cluster") and step.matched else getattr(hop, field_name)
+        tab, kind = STEP_TABS[step.kind]
+        name = step.matched if step.kind in ("listener", "cluster") and step.matched else getattr(hop, kind)
         if not name:
             self.app.notify(f"this step names no {kind}", severity="information")
             return
