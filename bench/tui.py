@@ -9,7 +9,6 @@ Usage: python bench/tui.py [DUMP]  (make bench runs it)
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
 import sys
@@ -27,7 +26,6 @@ NEEDLES = ["s", "sv", "svc", "svc-", "svc-0", "svc-00", "svc-001", "svc-0012", "
 def bench_tui(dump: Path) -> dict[str, float]:
     import orjson
 
-    from envoyscope.cli_common import load_dumps
     from envoyscope.tui.app import EnvoyscopeApp
     from envoyscope.tui.catalog import Catalog
     from envoyscope.tui.table import SummaryTable
@@ -38,9 +36,8 @@ def bench_tui(dump: Path) -> dict[str, float]:
     figures: dict[str, float] = {"orjson": baseline}
 
     async def run() -> None:
-        args = argparse.Namespace(sources=[str(dump)])
         t0 = time.perf_counter()
-        app = EnvoyscopeApp(Catalog(lambda progress: load_dumps(args, progress), dump.name))
+        app = EnvoyscopeApp(Catalog.of_files([str(dump)], dump.name))
         app.animation_level = "none"
         async with app.run_test(size=(160, 50)) as pilot:
             while app.loading or app.current is None:

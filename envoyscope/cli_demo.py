@@ -42,12 +42,10 @@ def run(args: argparse.Namespace) -> int:
     if not scenarios:
         raise InputError(f"{samples}: no scenario.yaml found (the sample dumps are missing)")
     if not args.text and sys.stdout.isatty():
-        from envoyscope.cli_common import load_dumps
         from envoyscope.tui.app import run_app
         from envoyscope.tui.catalog import Catalog
 
-        folders = argparse.Namespace(sources=[str(p.parent) for p in scenarios])
-        catalog = Catalog(lambda progress: load_dumps(folders, progress), f"demo: {samples}")
+        catalog = Catalog.of_files([str(p.parent) for p in scenarios], f"demo: {samples}")
         return run_app(catalog, note="the bundled sample dumps, one folder per scenario — t traces from the "
                                      "selected proxy, ? helps, q quits")
     return text_demo(scenarios, args.show)

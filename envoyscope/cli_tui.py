@@ -60,7 +60,7 @@ class SamplesOrCluster:
                 self.note = f"{len(entries)} Envoy pods in {self.args.namespace or 'all namespaces'}: Enter reads one"
             except EnvoyscopeError as exc:
                 folders = sample_folders()
-                chosen = Catalog(lambda p: load_dumps(argparse.Namespace(sources=folders), p), "sample_dumps/")
+                chosen = Catalog.of_files(folders, "sample_dumps/")
                 entries = chosen.entries(progress)
                 self.note = f"no cluster ({exc}): showing the bundled sample dumps (sample_dumps/)"
             self._chosen = chosen
@@ -76,7 +76,7 @@ def catalog_for(args: argparse.Namespace) -> Any:
     if not (args.sources or args.admin or args.pod or args.selector):
         if args.namespace or args.context or args.kubeconfig or kubeconfig_present():
             return SamplesOrCluster(args)
-        return Catalog(lambda p: load_dumps(argparse.Namespace(sources=sample_folders()), p), "sample_dumps/")
+        return Catalog.of_files(sample_folders(), "sample_dumps/")
     shown = list(args.sources) + list(args.admin) + list(args.pod) + ([f"-l {args.selector}"] if args.selector else [])
     description = " ".join(shown) if len(shown) < 4 else f"{len(shown)} sources"
     return Catalog(lambda p: load_dumps(args, p), description)

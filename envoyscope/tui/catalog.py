@@ -34,9 +34,9 @@ class ProxyEntry:
     @classmethod
     def of_dump(cls, dump: ConfigDump) -> ProxyEntry:
         ident = dump.identity
-        live = dump.source.startswith(("http://", "https://", "pod "))
         return cls(name=ident.name, namespace=ident.namespace or "-", kind=ident.proxy_type,
-                   istio=ident.istio_version or "-", ready="live" if live else "file", source=dump.source,
+                   istio=ident.istio_version or "-", ready="live" if is_live(dump.source) else "file",
+                   source=dump.source,
                    group=group_of(dump.source), dump=dump)
 
     @property
@@ -56,6 +56,14 @@ class Catalog:
 
     def __init__(self, load: Callable[[Progress | None], list[ConfigDump]], description: str) -> None:
         self._load, self.description = load, description
+
+    @classmethod
+    def of_files(cls, sources: list[str], description: str) -> Catalog:
+        """Dump files, folders and bundles, read (again, on refresh) with a progress step per file."""
+        from envoyscope.sources.files import load_sources
+
+        paths = list(sources)
+        return cls(lambda progress: load_sources(paths, progress), description)
 
     def entries(self, progress: Progress | None = None) -> list[ProxyEntry]:
         return [ProxyEntry.of_dump(dump) for dump in self._load(progress)]
@@ -89,11 +97,14 @@ class ClusterCatalog(Catalog):
         return entries
 
 
+def is_live(source: str) -> bool:
+    """Read from a running Envoy (an admin URL, or a pod through a port-forward) rather than from a file."""
+    return source.startswith(("http://", "https://", "pod "))
+
+
 def group_of(source: str) -> str:
     """The folder a dump file lies in; ``live`` for admin URLs, pods and stdin."""
-    if source.startswith(("http://", "https://", "pod ")) or source in ("-", ""):
-        return "live"
-    return str(Path(source).parent)
+    return "live" if is_live(source) or source in ("-", "") else str(Path(source).parent)
 
 
 def load_entry(entry: ProxyEntry) -> ConfigDump:

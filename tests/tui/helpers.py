@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable
 from typing import Any
 
-from envoyscope.cli_common import load_dumps
 from envoyscope.tui.app import EnvoyscopeApp
 from envoyscope.tui.catalog import Catalog
 from envoyscope.tui.table import SummaryTable
@@ -15,8 +13,7 @@ SIZE = (120, 40)
 
 
 def catalog_on(*sources: str) -> Catalog:
-    args = argparse.Namespace(sources=list(sources))
-    return Catalog(lambda progress: load_dumps(args, progress), " ".join(sources))
+    return Catalog.of_files(list(sources), " ".join(sources))
 
 
 def app_on(*sources: str, **kwargs: Any) -> EnvoyscopeApp:
