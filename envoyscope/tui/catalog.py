@@ -143,11 +143,12 @@ def describe_changes(before: list[ConfigDump], after: list[ConfigDump]) -> str:
 
 def server_state(dump: ConfigDump) -> str:
     """`` · LIVE, up 3s`` for a live proxy whose /server_info was read, else nothing."""
-    info = getattr(dump, "server_info", None)
-    if not isinstance(info, dict) or not info.get("state"):
+    from envoyscope.sources.admin import LiveDump
+
+    if not isinstance(dump, LiveDump) or dump.server_info is None:
         return ""
-    uptime = info.get("uptime_current_epoch") or ""
-    return f" · {info['state']}" + (f", up {uptime}" if uptime else "")
+    info = dump.server_info  # the Envoy version is already in the identity line: state and uptime only
+    return f" · {info.state}" + (f", up {info.uptime_current_epoch}" if info.uptime_current_epoch else "")
 
 
 def known_hosts(dumps: list[ConfigDump]) -> list[str]:

@@ -40,6 +40,7 @@ def test_refresh_against_a_real_envoy_admin(tmp_path: Path) -> None:
                 widget = app.query_one("#proxies", SummaryTable)
                 assert widget.table is not None and widget.table.columns[-1] == "READY"
                 assert widget.cells_at(0)[0] == "app-1.default" and widget.cells_at(0)[-1] == "live"
+                assert " · LIVE, up " in str(app.query_one("#identity").render())  # from /server_info
                 await pilot.press("3")
                 assert table(app, "clusters").row_count == 1
                 xds_file(cds, [cluster, {**cluster, "name": "outbound|80||b.example.com"}], TYPE_URLS["clusters"],
