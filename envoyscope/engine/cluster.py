@@ -13,7 +13,7 @@ from typing import Any
 
 from envoyscope.engine.steps import NearMiss, Step
 from envoyscope.engine.subset import choose_subset
-from envoyscope.engine.tls import TlsContext, endpoint_match_labels, resolve_transport_socket
+from envoyscope.engine.tls import TlsContext, endpoint_match_labels, resolve_transport_socket, tls_without_endpoint
 from envoyscope.model.clusters_status import ClustersStatus, HostStatus
 from envoyscope.model.dump import ConfigDump
 
@@ -177,6 +177,15 @@ def find_endpoints(dump: ConfigDump, cluster: dict[str, Any], path: str, origina
     return _apply_status(eps, dump.clusters_status, name), f"{kind} cluster: {len(eps)} endpoint(s) in load_assignment"
 
 
+def assume_endpoint(result: ClusterResult, cluster: dict[str, Any], path: str, endpoint: Endpoint,
+                    why: str) -> ClusterResult:
+    """An endpoints_unknown result continued with an endpoint the caller vouches for (marked as assumed)."""
+    step = Step("endpoint", endpoint.address, f"assumed {endpoint.address}: {why}", path)
+    tls, tls_step = resolve_transport_socket(cluster, dict(endpoint.labels), path)
+    return ClusterResult(result.cluster, True, result.cluster_type, (endpoint,), endpoint, tls,
+                         (result.steps[0], result.steps[1], step, tls_step))
+
+
 def choose_endpoint(endpoints: list[Endpoint], random_value: int) -> tuple[Endpoint | None, list[Endpoint]]:
     """LoadBalancerBase::chooseHostSet, simplified: the best priority with a healthy host, then by weight.
 
@@ -224,7 +233,9 @@ def resolve_cluster(dump: ConfigDump, name: str, *, original_dst: tuple[str, int
         step = Step("endpoint", None, f"{why}: envoyscope cannot tell which endpoint Envoy picks, nor whether any is "
                                       "healthy (capture with /config_dump?include_eds or add /clusters)",
                     resource.path)
-        return ClusterResult(name, True, kind, (), None, None, (cluster_step, step), outcome="endpoints_unknown")
+        tls, tls_step = tls_without_endpoint(cluster, resource.path)
+        return ClusterResult(name, True, kind, (), None, tls, (cluster_step, step, tls_step),
+                             outcome="endpoints_unknown")
     if chosen is None:
         reason = f"{why}; no healthy endpoint (UH, no healthy upstream)"
         step = Step("endpoint", None, reason, resource.path, misses)

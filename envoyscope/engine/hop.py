@@ -8,10 +8,12 @@ upstream transport socket.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from envoyscope.engine.cluster import ClusterResult, resolve_cluster
+from envoyscope.engine.cluster import ClusterResult, Endpoint, assume_endpoint, resolve_cluster
+from envoyscope.engine.downstream_tls import terminate_tls
 from envoyscope.engine.filter_chain import select_filter_chain
 from envoyscope.engine.listener import select_listener
 from envoyscope.engine.network_filters import network_action, pick_weighted
@@ -32,6 +34,11 @@ class HopResult:
     next_wire: Wire | None = None
     endpoint_ip: str | None = None
     cluster: ClusterResult | None = None
+    assumption: str | None = None  # an endpoint the dump does not hold, taken from the other sources
+
+
+# For a cluster whose endpoints the dump does not hold: an endpoint among the other sources and why, or None.
+GuessEndpoint = Callable[[str], "tuple[Endpoint, str] | None"]
 
 
 class _Builder:
@@ -42,6 +49,7 @@ class _Builder:
         self.wire = wire
         self.steps: list[Step] = []
         self.facts: dict[str, Any] = {}
+        self.guess: GuessEndpoint | None = None
 
     def step(self, step: Step) -> None:
         self.steps.append(step)
@@ -58,9 +66,11 @@ class _Builder:
         return HopResult(self.hop(), Outcome(kind, detail, flags, code), cluster=cluster)
 
 
-def run_hop(proxy: ConfigDump, wire: Wire, entry: str, request: TraceRequest) -> HopResult:
+def run_hop(proxy: ConfigDump, wire: Wire, entry: str, request: TraceRequest,
+            guess: GuessEndpoint | None = None) -> HopResult:
     """Everything one proxy does with one connection (and the request on it)."""
     b = _Builder(proxy, wire)
+    b.guess = guess
     listener, step = select_listener(proxy, wire, entry)
     b.step(step)
     if listener is None:
@@ -73,7 +83,14 @@ def run_hop(proxy: ConfigDump, wire: Wire, entry: str, request: TraceRequest) ->
         return b.end("no_filter_chain", f"listener `{listener.name}`: {steps[-1].reason}; Envoy closes the connection",
                      flags="NR")
     b.facts["filter_chain"] = chain_label
-    action = network_action(chain, proxy, _chain_path(listener.path, steps), sni=wire.sni)
+    chain_path = _chain_path(listener.path, steps)
+    downstream, tls_step = terminate_tls(chain, chain_path, wire, proxy)
+    if tls_step is not None:
+        b.facts["downstream_tls"] = downstream
+        b.step(tls_step)
+        if downstream is not None and downstream.failure:
+            return b.end("tls_handshake_failed", f"filter chain {chain_label} of `{listener.name}`: {tls_step.reason}")
+    action = network_action(chain, proxy, chain_path, sni=wire.sni)
     b.step(action.step)
     if action.kind == "tcp_proxy":
         cluster = pick_weighted(action.clusters, request.random_value)
@@ -168,10 +185,20 @@ def _to_cluster(b: _Builder, proxy: ConfigDump, wire: Wire, cluster_name: str, r
     original = (wire.dst_ip, wire.dst_port)
     result = resolve_cluster(proxy, cluster_name, original_dst=original, random_value=request.random_value,
                              metadata_match=metadata_match)
+    assumption = None
+    resource = proxy.cluster(cluster_name)
+    guessed = b.guess(cluster_name) if result.outcome == "endpoints_unknown" and b.guess else None
+    if guessed is not None and resource is not None:
+        endpoint, why = guessed
+        result = assume_endpoint(result, resource.raw, resource.path, endpoint, why)
+        assumption = f"endpoint {endpoint.address} of `{cluster_name}` on {proxy.identity.name}: {why}"
     for s in result.steps:
         b.step(s)
     if result.outcome == "endpoints_unknown":
-        return b.end(result.outcome, result.steps[-1].reason, cluster=result)
+        if result.tls is not None:
+            b.facts["tls"] = result.tls
+        unknown = next(s for s in result.steps if s.kind == "endpoint")
+        return b.end(result.outcome, unknown.reason, cluster=result)
     if result.outcome is not None:
         code = 503 if http else None
         answer = "Envoy answers HTTP 503" if http else "tcp_proxy closes the downstream connection"
@@ -179,7 +206,6 @@ def _to_cluster(b: _Builder, proxy: ConfigDump, wire: Wire, cluster_name: str, r
                      cluster=result)
     assert result.chosen is not None
     b.facts["endpoint"] = result.chosen.address  # ip:port; hostname:port for DNS clusters
-    resource = proxy.cluster(cluster_name)
     b.facts["tls"] = (_alpn_fallback(resource.raw if resource else None, _istio_alpn(hcm, result.tls)) if http
                       else result.tls)
     if cluster_name == PASSTHROUGH:
@@ -199,7 +225,8 @@ def _to_cluster(b: _Builder, proxy: ConfigDump, wire: Wire, cluster_name: str, r
         # other TLS presents a certificate when the cluster's context has one (trust is the receiver's call).
         client_cert=_client_cert(tls) if upstream_tls else (wire.client_cert if not http else ""),
     )
-    return HopResult(b.hop(), None, next_wire=next_wire, endpoint_ip=result.chosen.ip or None, cluster=result)
+    return HopResult(b.hop(), None, next_wire=next_wire, endpoint_ip=result.chosen.ip or None, cluster=result,
+                     assumption=assumption)
 
 
 def _client_cert(tls: TlsContext | None) -> str:

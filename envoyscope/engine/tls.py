@@ -46,7 +46,7 @@ class TlsContext:
 PLAINTEXT = TlsContext(mode="plaintext")
 
 
-def _source(item: dict[str, Any]) -> str:
+def source_of(item: dict[str, Any]) -> str:
     """Where a certificate or CA comes from: a file, SDS, or inline bytes (never the bytes)."""
     if "filename" in item:
         return f"file:{item['filename']}"
@@ -61,11 +61,11 @@ def _client_cert(common: dict[str, Any]) -> str | None:
     for sds in common.get("tls_certificate_sds_secret_configs") or ():
         return f"sds:{sds.get('name', '')}"
     for cert in common.get("tls_certificates") or ():
-        return _source(cert.get("certificate_chain") or {})
+        return source_of(cert.get("certificate_chain") or {})
     return None
 
 
-def _validation(common: dict[str, Any]) -> tuple[str | None, tuple[str, ...]]:
+def validation_of(common: dict[str, Any]) -> tuple[str | None, tuple[str, ...]]:
     context: dict[str, Any] = {}
     source = None
     combined = common.get("combined_validation_context")
@@ -79,7 +79,7 @@ def _validation(common: dict[str, Any]) -> tuple[str | None, tuple[str, ...]]:
     elif isinstance(common.get("validation_context_sds_secret_config"), dict):
         source = f"sds:{common['validation_context_sds_secret_config'].get('name', '')}"
     if context.get("trusted_ca"):
-        source = _source(context["trusted_ca"])
+        source = source_of(context["trusted_ca"])
     sans: list[str] = []
     for matcher in context.get("match_typed_subject_alt_names") or ():
         sans.extend(_string_match(matcher.get("matcher") or {}))
@@ -116,7 +116,7 @@ def describe_socket(socket: dict[str, Any] | None, name: str = "transport_socket
         return TlsContext(mode=socket_name or type_url or "unknown", socket_name=name)
     common = typed.get("common_tls_context") or {}
     cert = _client_cert(common)
-    validation, sans = _validation(common)
+    validation, sans = validation_of(common)
     mode = "MUTUAL" if cert else "SIMPLE"
     if _is_istio_mtls(common, cert, validation):
         mode = "ISTIO_MUTUAL"
@@ -161,6 +161,26 @@ def resolve_transport_socket(cluster: dict[str, Any], labels: dict[str, Any] | N
     if misses:
         reason += " (no transport_socket_matches entry matched)"
     return tls, Step("tls", tls.mode, reason, f"{path}.transport_socket" if socket else path, tuple(misses))
+
+
+def tls_without_endpoint(cluster: dict[str, Any], path: str) -> tuple[TlsContext | None, Step]:
+    """The upstream TLS when the endpoints are unknown: the cluster decides it alone unless it has
+    ``transport_socket_matches`` (Istio's auto mTLS), whose choice depends on each endpoint's labels."""
+    matches = cluster.get("transport_socket_matches") or ()
+    if not matches:
+        tls, step = resolve_transport_socket(cluster, None, path)
+        return tls, Step("tls", step.matched, f"{step.reason} (whichever endpoint Envoy picks)", step.path)
+    options = []
+    for index, match in enumerate(matches):
+        wanted = ", ".join(f"{k}={v}" for k, v in (match.get("match") or {}).items())
+        mode = describe_socket(match.get("transport_socket"), str(index)).mode
+        options.append(f"{wanted or 'other endpoints'} → {mode}")
+        if not wanted:  # an empty match takes every endpoint left: the cluster's own socket is never used
+            break
+    else:
+        options.append(f"other endpoints → {describe_socket(cluster.get('transport_socket')).mode}")
+    return None, Step("tls", "by endpoint", "depends on the endpoint's labels (transport_socket_matches): "
+                                   + "; ".join(options), f"{path}.transport_socket_matches")
 
 
 def _labels(labels: dict[str, Any]) -> str:

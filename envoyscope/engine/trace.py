@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from envoyscope.engine.destination import assume_destination_ip
+from envoyscope.engine.downstream_tls import DownstreamTls
 from envoyscope.engine.request import TraceRequest, Wire, first_wire, is_ip
 from envoyscope.engine.steps import Step
 from envoyscope.engine.tls import TlsContext
@@ -34,6 +35,8 @@ OUTCOME_KINDS = {
     "endpoints_unknown": "the cluster is chosen, but the dump holds no endpoints for it (taken without EDS)",
     "direct_response": "the route answers by itself",
     "redirect": "the route answers with a redirect",
+    "tls_handshake_failed": "the listener's TLS handshake fails (plaintext into a TLS chain, no client certificate "
+                            "where one is required): Envoy closes the connection",
     "reset": "the connection would be reset (e.g. TLS bytes into an HTTP filter)",
     "unsupported": "a filter envoyscope does not follow; the trace stops there",
     "loop": "the trace came back to a proxy it already crossed",
@@ -64,6 +67,7 @@ class Hop:
     cluster: str | None = None
     endpoint: str | None = None
     tls: TlsContext | None = None
+    downstream_tls: DownstreamTls | None = None
     steps: tuple[Step, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
@@ -77,6 +81,7 @@ class Hop:
             "cluster": self.cluster,
             "endpoint": self.endpoint,
             "tls": self.tls.to_json() if self.tls else None,
+            "downstream_tls": self.downstream_tls.to_json() if self.downstream_tls else None,
             "received": {
                 "destination": f"{self.wire.dst_ip}:{self.wire.dst_port}",
                 "source": self.wire.src_ip,
@@ -173,6 +178,47 @@ def proxy_by_hostname(dumps: list[ConfigDump], host: str) -> tuple[ConfigDump | 
     return None, ""
 
 
+def _target_port(peer: ConfigDump, service_port: int) -> tuple[int, str]:
+    """The pod port a Service port maps to, as the pod's own sidecar names it: Istio's inbound route
+    configuration ``inbound|<pod port>||`` holds a virtual host ``inbound|http|<service port>``."""
+    for config in peer.route_configs:
+        parts = config.name.split("|")
+        if len(parts) == 4 and parts[0] == "inbound" and parts[1].isdigit():
+            for vhost in config.raw.get("virtual_hosts") or ():
+                if str(vhost.get("name", "")).rsplit("|", 1)[-1] == str(service_port):
+                    return int(parts[1]), (f"{parts[1]}: {peer.identity.name}'s route configuration `{config.name}` "
+                                           f"serves service port {service_port}")
+    inbound = {int(p[1]) for c in peer.clusters if len(p := c.name.split("|")) == 4 and p[0] == "inbound"
+               and p[1].isdigit()}
+    if len(inbound) == 1:
+        only = inbound.pop()
+        return only, f"{only}: the only inbound port of {peer.identity.name}"
+    return service_port, f"{service_port} assumed to be the pod's (the Service's targetPort is in no dump)"
+
+
+def _peer_endpoints(dumps: list[ConfigDump], proxy: ConfigDump, wire: Wire) -> Any:
+    """For a cluster without endpoints in the dump: the proxy among the sources its service names, if any."""
+    from envoyscope.engine.cluster import Endpoint
+    from envoyscope.model.names import parse_cluster_name
+
+    def guess(cluster_name: str) -> tuple[Endpoint, str] | None:
+        name = parse_cluster_name(cluster_name)
+        if not name.host:
+            return None
+        peer, why = proxy_by_hostname(dumps, name.host)
+        if peer is None or peer is proxy or not peer.identity.instance_ips:
+            return None
+        ip = peer.identity.instance_ips[0]
+        port, port_why = _target_port(peer, name.port or wire.dst_port)
+        labels = (("tlsMode", "istio"),) if peer.identity.proxy_type == "sidecar" else ()
+        address = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+        sidecar = ", with tlsMode=istio as an injected pod has" if labels else ""
+        return (Endpoint(address=address, ip=ip, port=port, labels=labels),
+                f"the dump holds no endpoints for it; {why}, so the trace goes on there (which endpoint IP Envoy "
+                f"picks is unknown; port {port_why}{sidecar})")
+    return guess
+
+
 def trace(request: TraceRequest, dumps: list[ConfigDump], *, proxy_ips: dict[str, str] | None = None) -> Trace:
     """Follow ``request`` from its first proxy until it leaves the proxies given, or fails."""
     from envoyscope.engine import hop as hop_engine  # hop builds Hop and Outcome objects of this module
@@ -202,8 +248,10 @@ def trace(request: TraceRequest, dumps: list[ConfigDump], *, proxy_ips: dict[str
             outcome = Outcome("loop", f"{proxy.identity.name} receives the same connection again")
             break
         seen.add(key)
-        result = hop_engine.run_hop(proxy, wire, entry, request)
+        result = hop_engine.run_hop(proxy, wire, entry, request, guess=_peer_endpoints(dumps, proxy, wire))
         hops.append(result.hop)
+        if result.assumption:
+            assumptions.append(result.assumption)
         if result.outcome is not None:
             outcome = result.outcome
             break

@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from envoyscope.report.markdown import captured, source_name
+from envoyscope.report.markdown import captured, downstream_tls_line, source_name
 from envoyscope.report.svg import render_svg
 
 CSS = """
@@ -59,6 +59,8 @@ def render_html(doc: dict[str, Any]) -> str:
             out.append("<p><strong>Near misses</strong></p><ul>" + "".join(
                 f'<li class="miss">{_e(kind)}: <code>{_e(m["candidate"])}</code> — {_e(m["reason"])}</li>'
                 for kind, m in misses) + "</ul>")
+        if s.get("downstream_tls"):
+            out.append(f"<p><strong>Downstream TLS</strong>: {_e(downstream_tls_line(s['downstream_tls']))}</p>")
         if s["tls"]:
             t = s["tls"]
             out.append(_table(["upstream TLS", "SNI", "ALPN", "client certificate", "validation"],

@@ -8,6 +8,23 @@ ICON = {"ok": "✅", "notice": "⚠️", "error": "❌"}
 BASIS = {"bundle_manifest": "bundle manifest", "file_mtime": "file modification time", "fetched": "fetched"}
 
 
+def downstream_tls_line(down: dict[str, Any]) -> str:
+    """The listener side of a hop's TLS in one line: certificate, client certificate, ALPN, failure."""
+    cert = down["certificate"]
+    parts = [f"certificate {cert['source']}" + (f" ({cert['subject']})" if cert and cert["subject"] else "")
+             if cert else "no certificate"]
+    if down["require_client_certificate"]:
+        parts.append(f"client certificate required (CA {down['trusted_ca'] or 'none'})")
+    elif down["trusted_ca"]:
+        parts.append(f"client certificate optional (CA {down['trusted_ca']})")
+    if down["trusted_sans"]:
+        parts.append("trusted SANs " + ", ".join(down["trusted_sans"]))
+    parts.append(f"ALPN {down['negotiated_alpn']}" if down["negotiated_alpn"] else "no ALPN")
+    if down["failure"]:
+        parts.append(f"handshake fails: {down['failure']}")
+    return ", ".join(parts)
+
+
 def source_name(src: dict[str, Any]) -> str:
     """A source as people read it: the file, or the bundle and the file inside it."""
     return f"{src['source']} › {src['member']}" if src.get("member") else str(src["source"])
@@ -63,6 +80,9 @@ def render_markdown(doc: dict[str, Any]) -> str:
         if misses:
             out += ["", "**Near misses**", ""]
             out += [f"- {kind}: `{m['candidate']}` — {m['reason']}" for kind, m in misses]
+        down = s.get("downstream_tls")
+        if down:
+            out += ["", "**Downstream TLS**: " + downstream_tls_line(down)]
         tls = s["tls"]
         if tls:
             out += ["", f"**Upstream TLS**: {tls['mode']}" + (f", SNI `{tls['sni']}`" if tls["sni"] else "")

@@ -26,7 +26,8 @@ SCHEMES = ("http", "https", "tls", "tcp")
 METHODS = ("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "CONNECT")
 # Where a step's resource is shown: the tab, and the kind of the row's ref (the Hop field of that name names it)
 STEP_TABS = {"listener": ("listeners", "listener"), "listener_filters": ("listeners", "listener"),
-             "filter_chain": ("listeners", "listener"), "network_filter": ("routes", "route_config"),
+             "filter_chain": ("listeners", "listener"), "downstream_tls": ("listeners", "listener"),
+             "network_filter": ("routes", "route_config"),
              "virtual_host": ("routes", "route_config"), "route": ("routes", "route_config"),
              "route_action": ("clusters", "cluster"), "cluster": ("clusters", "cluster"),
              "endpoint": ("endpoints", "cluster"), "tls": ("clusters", "cluster")}
