@@ -51,7 +51,9 @@ def test_all_unhealthy_is_503_uh():
 def test_eds_without_include_eds_says_unknown():
     result = resolve_cluster(dump_with([{"name": "c", "type": "EDS"}]), "c")
     assert result.outcome == "endpoints_unknown"
-    assert "without ?include_eds" in result.steps[-1].reason
+    endpoint = next(s for s in result.steps if s.kind == "endpoint")
+    assert "without ?include_eds" in endpoint.reason
+    assert result.steps[-1].kind == "tls" and result.tls is not None and result.tls.mode == "plaintext"
 
 
 def test_priority_zero_first_then_failover():
