@@ -61,7 +61,11 @@ def write_report(trace: Trace, dumps: list[ConfigDump], path: str, argv: list[st
                  now: dt.datetime | None = None) -> Path:
     """Render and write atomically (a temporary file renamed into place): never a half-written report."""
     fmt = report_format(path)
-    text = render_report(trace, dumps, fmt, argv, redact=redact, now=now)
+    return write_atomically(path, render_report(trace, dumps, fmt, argv, redact=redact, now=now))
+
+
+def write_atomically(path: str, text: str) -> Path:
+    """Write through a temporary file renamed into place, so a failure never leaves half a report."""
     target = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.resolve().parent)
     try:
