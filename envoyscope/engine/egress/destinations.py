@@ -36,6 +36,7 @@ class Destination:
     headers: tuple[tuple[str, str], ...] = ()
     sni: str | None = None
     client_cert: str = ""  # validated: what an Istio sidecar presents to a gateway chain that requires one
+    clusters: tuple[str, ...] = ()  # the clusters the naming config sends to (routes, tcp_proxy, the cluster)
 
     @property
     def key(self) -> tuple[str, int, str, str, tuple[tuple[str, str], ...]]:
@@ -103,10 +104,21 @@ def _vhost_destination(vhost: dict[str, Any], config_name: str, listener: str, p
     if host is None:  # its other domains are the same service's aliases: one name is enough
         return
     requests = [r for r in (route_request(route) for route in vhost.get("routes") or ()) if r is not None]
+    clusters = tuple(_route_clusters(vhost))
     for path, headers, route in requests[:MAX_ROUTES] or [("/", (), "")]:
         which = f"route `{route}` of " if route else ""  # unnamed routes: the virtual host says enough
         yield Destination(host, port, "http", f"{which}virtual host `{name}` of route configuration `{config_name}` "
-                                              f"on listener `{listener}`", ip=ip, path=path, headers=headers)
+                                              f"on listener `{listener}`", ip=ip, path=path, headers=headers,
+                          clusters=clusters)
+
+
+def _route_clusters(vhost: dict[str, Any]) -> Iterator[str]:
+    for route in vhost.get("routes") or ():
+        action = route.get("route") or {}
+        if "cluster" in action:
+            yield str(action["cluster"])
+        for weighted in (action.get("weighted_clusters") or {}).get("clusters") or ():
+            yield str(weighted.get("name", ""))
 
 
 def route_request(route: dict[str, Any]) -> tuple[str, tuple[tuple[str, str], ...], str] | None:
@@ -162,7 +174,8 @@ def _tcp_listeners(dump: ConfigDump) -> Iterator[Destination]:
                 if str(typed.get("@type", "")).endswith("TcpProxy") and typed.get("cluster"):
                     name = parse_cluster_name(str(typed["cluster"]))
                     if name.host:
-                        yield Destination(name.host, found[1], "tcp", f"listener `{listener.name}`", ip=found[0])
+                        yield Destination(name.host, found[1], "tcp", f"listener `{listener.name}`", ip=found[0],
+                                          clusters=(str(typed["cluster"]),))
 
 
 def _clusters(dump: ConfigDump) -> Iterator[Destination]:
@@ -173,7 +186,8 @@ def _clusters(dump: ConfigDump) -> Iterator[Destination]:
             continue
         kind = str(cluster.raw.get("type", ""))
         protocol = "http" if _speaks_http(cluster.raw) or name.port in http_ports else "tcp"
-        yield Destination(name.host, name.port, protocol, f"cluster `{cluster.name}` ({kind or 'custom'})")
+        yield Destination(name.host, name.port, protocol, f"cluster `{cluster.name}` ({kind or 'custom'})",
+                          clusters=(cluster.name,))
 
 
 def _speaks_http(cluster: dict[str, Any]) -> bool:
@@ -194,12 +208,13 @@ def destinations_of(dump: ConfigDump) -> list[Destination]:
     wins (HTTP virtual hosts, SNI chains, TCP listeners, clusters, then the catch-alls)."""
     seen: dict[tuple[str, int, str, str, tuple[tuple[str, str], ...]], Destination] = {}
     finders = (_http, _sni, _tcp_listeners, _clusters) if dump.identity.proxy_type == "sidecar" else (_http, _sni)
+    named: set[tuple[str, int]] = set()  # (host, port) already asked, whatever the protocol or path
     for finder in finders:
         for dest in finder(dump):
-            named = {(k[0], k[1]) for k in seen}  # (host, port) already asked, whatever the protocol or path
             if finder in (_clusters, _sni) and (dest.host.lower(), dest.port) in named:
                 continue  # a cluster only adds a destination no listener or route already names
             seen.setdefault(dest.key, dest)
+            named.add((dest.host.lower(), dest.port))
     if dump.identity.proxy_type == "sidecar":
         for dest in _catch_alls(dump):
             seen.setdefault(dest.key, dest)
