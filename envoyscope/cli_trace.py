@@ -7,7 +7,6 @@ import sys
 from typing import Any
 
 from envoyscope.cli_common import add_source_arguments, load_dumps, parse_proxy_ips
-from envoyscope.errors import TraceError
 
 EPILOG = """examples:
   envoyscope trace sample_dumps/egress-gateway-http --to httpbin.org:80 --path /headers
@@ -55,35 +54,13 @@ def register(sub: Any) -> None:
 
 
 def build_request(args: argparse.Namespace) -> Any:
-    from envoyscope.engine.request import TraceRequest, parse_to
+    """The request the flags describe; a malformed value raises `ArgumentError` naming its flag (exit 2)."""
+    from envoyscope.engine.validate import checked_request
 
-    try:
-        host, port = parse_to(args.to, args.scheme)
-    except ValueError as exc:
-        raise TraceError(f"--to {args.to}: {exc}") from exc
-    headers = []
-    for header in args.header:
-        name, sep, value = header.partition(":")
-        if not sep or not name.strip():
-            raise TraceError(f"-H {header!r}: expected 'name: value'")
-        headers.append((name.strip(), value.strip()))
-    if not args.path.startswith("/"):
-        raise TraceError(f"--path {args.path!r}: a path starts with /")
-    return TraceRequest(
-        host=host,
-        port=port,
-        ip=args.ip,
-        path=args.path,
-        method=args.method.upper(),
-        headers=tuple(headers),
-        scheme=args.scheme,
-        sni=args.sni,
-        alpn=tuple(a.strip() for a in args.alpn.split(",") if a.strip()),
-        source_ip=args.source_ip,
-        from_proxy=args.from_proxy,
-        random_value=args.random_value,
-        client_cert=args.client_cert or "",
-    )
+    return checked_request(to=args.to, scheme=args.scheme, dst_ip=args.ip, source_ip=args.source_ip,
+                           req_path=args.path, req_method=args.method, headers=args.header, server_name=args.sni,
+                           alpn_list=args.alpn, random_value=args.random_value, from_proxy=args.from_proxy,
+                           client_cert=args.client_cert or "")
 
 
 def run(args: argparse.Namespace) -> int:
