@@ -170,6 +170,8 @@ class TraceScreen(Screen[None]):
         parts: list[Any] = [(step.kind.replace("_", " "), "bold"), " ", step.matched or "none", ": ", step.reason]
         if step.path:
             parts += ["\n", (f"at {step.path}", "dim")]
+        for change in step.changes:
+            parts += ["\n", (change, "magenta")]
         for miss in step.near_misses:
             parts += ["\n", ("near miss ", "yellow"), f"{miss.candidate}: {miss.reason}"]
         box.update(Text.assemble(*parts))
