@@ -29,7 +29,8 @@ class Change:
     def text(self) -> str:
         sign = {"set": "sets", "append": "appends", "remove": "removes"}[self.op]
         value = f": {self.value}" if self.op != "remove" else ""
-        return f"{self.direction} header: {sign} {self.name}{value} ({self.level})"
+        expands = ", Envoy expands its %…% command operators" if "%" in self.value else ""
+        return f"{self.direction} header: {sign} {self.name}{value} ({self.level}{expands})"
 
 
 def weight(item: dict[str, Any]) -> int:

@@ -214,7 +214,7 @@ def route_http(route_config: dict[str, Any], request: HttpRequest, *, hcm: dict[
     label = route_label(route, index)
     steps.append(Step("route", label, f"route {label} is the first that matches: {what}", f"{vpath}.routes[{index}]",
                       tuple(rmisses), route))
-    action: ActionResult = apply_action(route, vhost, route_config, request)
+    action: ActionResult = apply_action(route, vhost, route_config, request, label)
     if action.step is not None:
         steps.append(action.step)
     return RouteResult(tuple(steps), vname, label, action.kind, action.detail, code=action.code,

@@ -182,8 +182,8 @@ def _redirect(redirect: dict[str, Any], match: dict[str, Any], request: HttpRequ
 
 
 def apply_action(route: dict[str, Any], vhost: dict[str, Any], route_config: dict[str, Any],
-                 request: HttpRequest) -> ActionResult:
-    """What the chosen route does with the request."""
+                 request: HttpRequest, label: str = "") -> ActionResult:
+    """What the chosen route does with the request (``label``: the route as the trace names it, e.g. ``#0``)."""
     match = route.get("match") or {}
     if "redirect" in route:
         url, code = _redirect(route["redirect"], match, request)
@@ -233,7 +233,7 @@ def apply_action(route: dict[str, Any], vhost: dict[str, Any], route_config: dic
         notes.append(f"timeout {timeout}")
     notes.extend(_policy_notes(action, vhost))
     notes.extend(entry_notes(entry or {}))
-    levels = header_levels(entry, route, vhost, route_config, str(route.get("name") or "(unnamed)"))
+    levels = header_levels(entry, route, vhost, route_config, label or str(route.get("name") or "(unnamed)"))
     changes = tuple(c.text() for c in mutate(list(request.headers), levels, "request")[1] + response_changes(levels))
     suffix = f" ({'; '.join(notes)})" if notes else ""
     common: dict[str, Any] = {"authority": new_host, "path": new_path, "details": details, "levels": levels}

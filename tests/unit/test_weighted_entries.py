@@ -120,3 +120,23 @@ def test_text_json_and_reports_show_the_changes(tmp_path: Path, capsys: pytest.C
     report = json.loads((tmp_path / "r.json").read_text())
     steps = report["trace"]["hops"][0]["steps"]
     assert any("changes" in s for s in steps)
+
+
+def test_a_real_dump_route_header_is_shown_with_its_level() -> None:
+    """OpenShift Service Mesh 2.x (Istio 1.20) adds `x-internal-mesh-route` on the route: the step says so."""
+    from envoyscope.engine.request import TraceRequest
+    from envoyscope.engine.trace import trace
+    from envoyscope.sources.files import load_sources
+    from tests.conftest import shared_path
+
+    dumps = load_sources([str(shared_path("real-dumps", "openshift-sm-1.20", "hello-openshift-config-dump.json"))])
+    result = trace(TraceRequest(host="hello-openshift.vanilla-playground.svc.cluster.local", port=80), dumps)
+    step = next(s for s in result.hops[0].steps if s.kind == "route_action")
+    assert step.changes == ("request header: sets x-internal-mesh-route: applied (route #0)",)
+
+
+def test_a_command_operator_is_said_to_be_expanded_by_envoy() -> None:
+    from envoyscope.engine.forwarding import Change
+
+    assert Change("request", "set", "x-peer", "%DOWNSTREAM_REMOTE_ADDRESS%", "route r1").text() == (
+        "request header: sets x-peer: %DOWNSTREAM_REMOTE_ADDRESS% (route r1, Envoy expands its %…% command operators)")
