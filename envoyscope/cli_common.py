@@ -103,6 +103,10 @@ def check_arguments(args: argparse.Namespace) -> None:
         validate.positive(args.admin_timeout, "--admin-timeout")
     if getattr(args, "admin_port", None) is not None:
         validate.port(args.admin_port, "--admin-port")
+    for spec in getattr(args, "pod", None) or ():
+        validate.pod_spec(spec, "--pod")
+    if getattr(args, "namespace", None) is not None:
+        validate.kube_name(args.namespace, "--namespace", label=True)
     if getattr(args, "port", None) is not None:
         validate.port(args.port, "--port")
     if getattr(args, "address", None) is not None:

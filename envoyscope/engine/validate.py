@@ -236,6 +236,40 @@ def admin_url(value: str, flag: str = "--admin") -> str:
     return text
 
 
+_KUBE_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def kube_name(value: str, flag: str, *, label: bool = False) -> str:
+    """A Kubernetes object name: a DNS-1123 subdomain (a namespace: a DNS-1123 label, at most 63 characters):
+    lower-case letters, digits and ``-`` (and ``.`` between labels)."""
+    parts = [value] if label else value.split(".")
+    if not value or len(value) > (63 if label else 253) or not all(_KUBE_LABEL.fullmatch(p) for p in parts):
+        what = "a namespace is" if label else "a Kubernetes name is"
+        raise ArgumentError(flag, value, f"{what} lower-case letters, digits and `-`"
+                                         f"{'' if label else ' (and `.`)'}, starting and ending with a letter or digit")
+    return value
+
+
+def pod_spec(value: str, flag: str = "--pod") -> str:
+    """``NS/NAME``, ``NAME``, ``deploy/NAME`` or ``NS/deploy/NAME``."""
+    parts = value.split("/")
+    if len(parts) == 3 and parts[1] in ("deploy", "deployment", "deployments"):
+        namespace, name = parts[0], parts[2]
+    elif len(parts) == 2 and parts[0] in ("deploy", "deployment", "deployments"):
+        namespace, name = None, parts[1]
+    elif len(parts) in (1, 2):
+        namespace, name = (parts[0] if len(parts) == 2 else None), parts[-1]
+    else:
+        raise ArgumentError(flag, value, "expected NS/NAME, NAME, deploy/NAME or NS/deploy/NAME")
+    try:
+        if namespace is not None:
+            kube_name(namespace, flag, label=True)
+        kube_name(name, flag)
+    except ArgumentError as exc:
+        raise ArgumentError(flag, value, exc.problem) from None
+    return value
+
+
 def positive(value: float, flag: str) -> float:
     if not value > 0:
         raise ArgumentError(flag, str(value), "must be more than 0")

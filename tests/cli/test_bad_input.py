@@ -239,6 +239,10 @@ BAD_ARGS = [
     (["endpoints", "--address", "10.0.0.1:0"], ["--address", "1 to 65535"]),
     (["capture", "--admin", "http://[::1:15000", "-o", "x.tar.gz"], ["--admin", "not a URL"]),
     (["tui", "--proxy", "gw=not-an-ip"], ["--proxy 'gw=not-an-ip'", "not an IPv4 or IPv6"]),
+    (["clusters", "--pod", "default/Sleep_1"], ["--pod 'default/Sleep_1'", "lower-case letters"]),
+    (["clusters", "--pod", "a/b/c"], ["--pod 'a/b/c'", "NS/NAME"]),
+    (["capture", "--pod", "bad_ns/x", "-o", "x.tar.gz"], ["--pod", "a namespace is"]),
+    (["pods", "-n", "Istio System"], ["--namespace 'Istio System'", "a namespace is"]),
 ]
 
 

@@ -32,6 +32,9 @@ GOOD: list[tuple[Callable[..., Any], tuple[Any, ...], Any]] = [
     (v.sni, (ISTIO_SNI,), ISTIO_SNI),
     (v.alpn, ("h2, http/1.1,",), ("h2", "http/1.1")),
     (v.admin_url, ("https://[::1]:15000/prefix",), "https://[::1]:15000/prefix"),
+    (v.pod_spec, ("istio-system/istio-ingressgateway-5d8c-q2w7x",), "istio-system/istio-ingressgateway-5d8c-q2w7x"),
+    (v.pod_spec, ("shop/deploy/web.v2",), "shop/deploy/web.v2"),
+    (v.pod_spec, ("deploy/web",), "deploy/web"),
 ]
 
 BAD: list[tuple[Callable[..., Any], tuple[Any, ...], str]] = [
@@ -63,6 +66,9 @@ BAD: list[tuple[Callable[..., Any], tuple[Any, ...], str]] = [
     (v.admin_url, ("http://a b:15000",), "no spaces"),
     (v.admin_url, ("unix:///tmp/admin",), "the scheme is `unix`"),
     (v.admin_url, ("http://127.0.0.1:0",), "1 to 65535"),
+    (v.pod_spec, ("ns/",), "a Kubernetes name is"),
+    (v.pod_spec, ("a" * 64 + "/web",), "a namespace is"),
+    (v.kube_name, ("web..v2", "--pod"), "a Kubernetes name is"),
     (v.positive, (0.0, "--admin-timeout"), "more than 0"),
     (v.non_negative, (-5, "--random-value"), "0 or more"),
 ]
