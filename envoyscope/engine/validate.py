@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _LABEL = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?")
 _IPV4_LIKE = re.compile(r"[0-9.]+")
+_AUTHORITY = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@%\[\]]+")  # RFC 3986 authority characters
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # control characters but HTAB
 PSEUDO_HEADERS = {":authority": "host", ":path": "--path", ":method": "--method", ":scheme": "--scheme"}
 
@@ -169,6 +170,9 @@ def header(value: str, flag: str) -> tuple[str, str]:
         raise ArgumentError(flag, value, f"`{name}` is not a header name (letters, digits and !#$%&'*+-.^_`|~)")
     if _CONTROL.search(rest):
         raise ArgumentError(flag, value, "a header value has no CR, LF or other control character")
+    if name.lower() in ("host", ":authority") and not _AUTHORITY.fullmatch(rest.strip()):
+        raise ArgumentError(flag, value, "a Host is HOST[:PORT] without spaces or characters a URL's authority cannot "
+                                         "hold (Envoy answers 400 to it)")
     return name, rest.strip()
 
 
