@@ -26,21 +26,24 @@ def register(sub: Any) -> None:
     )
     add_source_arguments(parser)
     parser.add_argument("--to", required=True, metavar="HOST[:PORT]", help="destination host and port")
-    parser.add_argument("--ip", help="destination IP the app connects to (default: what the dumps know)")
-    parser.add_argument("--path", default="/", help="request path with query (default /)")
-    parser.add_argument("--method", default="GET")
+    parser.add_argument("--ip", help="destination IPv4 or IPv6 address the app connects to (default: what the dumps "
+                                     "know)")
+    parser.add_argument("--path", default="/",
+                        help="request path with query, starting with / (or *); no spaces (default /)")
+    parser.add_argument("--method", default="GET", help="HTTP method, a token (default GET)")
     parser.add_argument("-H", "--header", action="append", default=[], metavar="'NAME: VALUE'",
-                        help="request header; 'host: …' sets the Host header exactly")
+                        help="request header (repeatable); 'host: …' or ':authority: …' sets the Host header exactly")
     parser.add_argument("--scheme", choices=("http", "https", "tls", "tcp"), default="http",
                         help="http (default), https (TLS from the app), tls (TLS, not HTTP), tcp (raw bytes)")
-    parser.add_argument("--sni", help="TLS server name (default: the host, for https/tls)")
+    parser.add_argument("--sni", help="TLS server name, a DNS name without a port (default: the host, for https/tls; "
+                                      "'' sends none)")
     parser.add_argument("--alpn", default="",
                         help="ALPN: with TLS the list offered, e.g. h2,http/1.1; with --scheme http, h2c sends HTTP/2 "
                              "with prior knowledge")
     parser.add_argument("--client-cert", choices=("presented", "validated"), default="",
                         help="with TLS: the client presents a certificate (validated: one the listener trusts, as "
                              "between Istio sidecars)")
-    parser.add_argument("--source-ip", help="the app's IP (default: the first proxy's instance IP)")
+    parser.add_argument("--source-ip", help="the app's IPv4 or IPv6 address (default: the first proxy's instance IP)")
     parser.add_argument("--from", dest="from_proxy", metavar="PROXY", help="the proxy where the request starts")
     parser.add_argument("--proxy", action="append", default=[], metavar="NAME=IP",
                         help="treat IP as proxy NAME when an endpoint points there")
