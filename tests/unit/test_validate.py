@@ -100,3 +100,23 @@ def test_checked_request_names_the_fields_as_the_caller_does() -> None:
     labels = {**v.CLI_FLAGS, "--ip": "destination IP"}
     with pytest.raises(ArgumentError, match=r"^destination IP '10\.1\.2': not an IPv4 address"):
         v.checked_request(to="reviews:9080", dst_ip="10.1.2", flags=labels)
+
+
+def test_every_host_the_tui_suggests_is_accepted() -> None:
+    """The trace form completes hosts from the dumps (route domains, cluster names): each must pass --to's rules."""
+    from envoyscope.sources.files import load_sources
+    from envoyscope.tui.catalog import known_hosts
+    from tests.conftest import SAMPLES, shared_path
+
+    files = sorted(str(p) for p in shared_path("real-dumps").glob("*/*.json")) + [str(p) for p in SAMPLES.iterdir()]
+    hosts = known_hosts(load_sources(files))
+    assert len(hosts) > 300
+    assert [h for h in hosts if not _accepted(h)] == []
+
+
+def _accepted(host: str) -> bool:
+    try:
+        v.destination(host, "http")
+    except ArgumentError:
+        return False
+    return True
