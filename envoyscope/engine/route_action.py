@@ -216,8 +216,9 @@ def apply_action(route: dict[str, Any], vhost: dict[str, Any], route_config: dic
     notes = [pick] if pick else []
     if entry and entry.get("host_rewrite_literal"):
         literal = str(entry["host_rewrite_literal"])
-        if new_host is None:
-            new_host, host_note = literal, f"the {entry_label(entry)}'s host_rewrite_literal"
+        if new_host is None:  # auto_host_rewrite, if set, still replaces it once a DNS cluster's host is picked
+            then = f"; then {host_note}" if host_note else ""
+            new_host, host_note = literal, f"the {entry_label(entry)}'s host_rewrite_literal{then}"
         else:
             host_note += f", over the {entry_label(entry)}'s host_rewrite_literal `{literal}`"
     if new_path is not None and new_path != request.path:

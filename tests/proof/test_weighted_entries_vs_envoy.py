@@ -55,6 +55,9 @@ ROUTES = [
                                                              "weighted_clusters": {"header_name": "x-rv", "clusters": [
         _entry("up_a", 1, host_rewrite_literal="a.internal", request_headers_to_add=[_add("x-entry", "a")]),
         _entry("up_b", 1, host_rewrite_literal="b.internal")]}}},
+    {"name": "auto", "match": {"prefix": "/auto"}, "route": {"timeout": "2s", "auto_host_rewrite": True,
+                                                             "weighted_clusters": {"header_name": "x-rv", "clusters": [
+        _entry("up_a", 1, host_rewrite_literal="a.internal"), _entry("up_c", 1)]}}},
     {"name": "ch", "match": {"prefix": "/ch"}, "route": {"timeout": "2s", "weighted_clusters": {
         "header_name": "x-rv", "clusters": [
             {"cluster_header": "x-cluster", "weight": 50, "host_rewrite_literal": "from-header.internal",
@@ -65,7 +68,7 @@ VHOST_ADDS = [_add("x-vhost", "1"), _add("x-level", "vhost")]
 CONFIG_ADDS = [_add("x-config", "1"), _add("x-level", "config", "ADD_IF_ABSENT")]
 
 # (path, random value, extra request headers)
-REQUESTS = [(path, rv, extra) for path in ("/lit", "/both", "/ch") for rv in (0, 1, 29, 30, 99)
+REQUESTS = [(path, rv, extra) for path in ("/lit", "/both", "/auto", "/ch") for rv in (0, 1, 29, 30, 99)
             for extra in ((), (("x-drop", "d"), ("x-keep", "client"), ("x-level", "client")),
                           (("x-cluster", "up_b"), ("x-entry", "client")))]
 
@@ -183,7 +186,7 @@ def test_weighted_entries_agree_with_envoy(tmp_path: Path) -> None:
                                                           "from-header.internal", "weighted.example"}
     assert any("," in (e["x-level"] or "") for e in echoes.values())
     assert {(line["code"], line["flags"]) for line in fronts.values() if line["cluster"] is None} == {(503, "NC")}
-    assert len(cases) == 90
+    assert len(cases) == 120
 
     # the whole trace, on the dump Envoy wrote: the step names each header's level and the entry's Host
     dumps = load_sources([str(dump)])
