@@ -11,6 +11,7 @@ line as it arrives (repeated ones too); Envoy's access log says which cluster wa
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -148,6 +149,13 @@ def _envoys(front: dict[str, Any], echo: dict[str, Any] | None) -> dict[str, Any
     return {"cluster": front["cluster"], **echo}
 
 
+def _dumped_route_configs(dump: Path) -> dict[str, dict[str, Any]]:
+    doc = json.loads(dump.read_text())
+    listeners = next(c for c in doc["configs"] if c["@type"].endswith("ListenersConfigDump"))["static_listeners"]
+    return {item["listener"]["name"]: item["listener"]["filter_chains"][0]["filters"][0]["typed_config"][
+        "route_config"] for item in listeners}
+
+
 def test_weighted_entries_agree_with_envoy(tmp_path: Path) -> None:
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -171,10 +179,11 @@ def test_weighted_entries_agree_with_envoy(tmp_path: Path) -> None:
     fronts = {line["case"]: line for line in read_json_lines(logs["front"])}
     echoes = _Echo.seen
     assert len(fronts) == len(cases)
+    configs = _dumped_route_configs(dump)  # what Envoy loaded, as it writes it, not the test's own dicts
+    assert configs["front_msw"].get("most_specific_header_mutations_wins") is True
     problems = []
     for case, listener, path, headers in cases:
-        config = _route_config(listener == "front_msw")
-        ours = _ours(config, ports[listener], path, headers)
+        ours = _ours(configs[listener], ports[listener], path, headers)
         envoys = _envoys(fronts[case], echoes.get(case))
         if ours != envoys:
             problems.append(f"{case} {path} {headers}:\n  envoy      {envoys}\n  envoyscope {ours}")
