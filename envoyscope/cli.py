@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from typing import NoReturn
 
 from envoyscope import __version__
 from envoyscope.errors import EnvoyscopeError
@@ -25,8 +26,15 @@ COMMAND_MODULES = (
 )
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse whose usage errors are one line, like every other error (its subcommands' parsers too)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"envoyscope: error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="envoyscope",
         description="See what every Envoy on a request's path will do with it, and why.",
     )
@@ -53,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
+        from envoyscope.cli_common import check_arguments
+
+        check_arguments(args)
         return int(args.func(args) or 0)
     except EnvoyscopeError as exc:
         print(f"envoyscope: error: {exc}", file=sys.stderr)

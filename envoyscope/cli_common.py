@@ -77,12 +77,39 @@ def load_dumps(args: argparse.Namespace, progress: Any = None) -> list[ConfigDum
 
 def parse_proxy_ips(items: list[str]) -> dict[str, str]:
     """``--proxy NAME=IP`` (or ``NAME=IP:PORT``), repeatable: treat that endpoint address as proxy NAME."""
-    from envoyscope.errors import TraceError
+    from envoyscope.engine.validate import address
+    from envoyscope.errors import ArgumentError
 
     proxy_ips = {}
     for item in items:
         name, sep, ip = item.partition("=")
-        if not sep or not name or not ip:
-            raise TraceError(f"--proxy {item!r}: expected NAME=IP")
-        proxy_ips[name] = ip
+        if not sep or not name.strip() or not ip.strip():
+            raise ArgumentError("--proxy", item, "expected NAME=IP or NAME=IP:PORT")
+        try:
+            proxy_ips[name.strip()] = address(ip, "--proxy")
+        except ArgumentError as exc:
+            raise ArgumentError("--proxy", item, exc.problem) from None
     return proxy_ips
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """Every address-like flag a command shares (live sources, summary filters), checked before any work:
+    a malformed one raises `ArgumentError` naming it."""
+    from envoyscope.engine import validate
+
+    for url in getattr(args, "admin", None) or ():
+        validate.admin_url(url, "--admin")
+    if getattr(args, "admin_timeout", None) is not None:
+        validate.positive(args.admin_timeout, "--admin-timeout")
+    if getattr(args, "admin_port", None) is not None:
+        validate.port(args.admin_port, "--admin-port")
+    for spec in getattr(args, "pod", None) or ():
+        validate.pod_spec(spec, "--pod")
+    if getattr(args, "namespace", None) is not None:
+        validate.kube_name(args.namespace, "--namespace", label=True)
+    if getattr(args, "port", None) is not None:
+        validate.port(args.port, "--port")
+    if getattr(args, "address", None) is not None:
+        validate.address_filter(args.address, "--address")
+    if getattr(args, "proxy", None):
+        parse_proxy_ips(args.proxy)

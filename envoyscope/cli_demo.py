@@ -27,13 +27,11 @@ def register(sub: Any) -> None:
 
 
 def _request(args: dict[str, Any]) -> Any:
-    from envoyscope.engine.request import TraceRequest, parse_to
+    from envoyscope.engine.validate import checked_request
 
-    scheme = args.get("scheme", "http")
-    host, port = parse_to(args["to"], scheme)
-    headers = tuple(tuple(p.strip() for p in h.split(":", 1)) for h in args.get("headers", []))
-    return TraceRequest(host=host, port=port, ip=args.get("ip"), path=args.get("path", "/"), headers=headers,
-                        scheme=scheme, sni=args.get("sni"), from_proxy=args.get("from"))
+    return checked_request(to=args["to"], scheme=args.get("scheme", "http"), dst_ip=args.get("ip"),
+                           req_path=args.get("path", "/"), headers=args.get("headers", []),
+                           server_name=args.get("sni"), from_proxy=args.get("from"))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -7,7 +7,6 @@ import sys
 from typing import Any
 
 from envoyscope.cli_common import add_source_arguments, load_dumps, parse_proxy_ips
-from envoyscope.errors import TraceError
 
 EPILOG = """examples:
   envoyscope trace sample_dumps/egress-gateway-http --to httpbin.org:80 --path /headers
@@ -27,21 +26,24 @@ def register(sub: Any) -> None:
     )
     add_source_arguments(parser)
     parser.add_argument("--to", required=True, metavar="HOST[:PORT]", help="destination host and port")
-    parser.add_argument("--ip", help="destination IP the app connects to (default: what the dumps know)")
-    parser.add_argument("--path", default="/", help="request path with query (default /)")
-    parser.add_argument("--method", default="GET")
+    parser.add_argument("--ip", help="destination IPv4 or IPv6 address the app connects to (default: what the dumps "
+                                     "know)")
+    parser.add_argument("--path", default="/",
+                        help="request path with query, starting with / (or *); no spaces (default /)")
+    parser.add_argument("--method", default="GET", help="HTTP method, a token (default GET)")
     parser.add_argument("-H", "--header", action="append", default=[], metavar="'NAME: VALUE'",
-                        help="request header; 'host: …' sets the Host header exactly")
+                        help="request header (repeatable); 'host: …' or ':authority: …' sets the Host header exactly")
     parser.add_argument("--scheme", choices=("http", "https", "tls", "tcp"), default="http",
                         help="http (default), https (TLS from the app), tls (TLS, not HTTP), tcp (raw bytes)")
-    parser.add_argument("--sni", help="TLS server name (default: the host, for https/tls)")
+    parser.add_argument("--sni", help="TLS server name, a DNS name without a port (default: the host, for https/tls; "
+                                      "'' sends none)")
     parser.add_argument("--alpn", default="",
                         help="ALPN: with TLS the list offered, e.g. h2,http/1.1; with --scheme http, h2c sends HTTP/2 "
                              "with prior knowledge")
     parser.add_argument("--client-cert", choices=("presented", "validated"), default="",
                         help="with TLS: the client presents a certificate (validated: one the listener trusts, as "
                              "between Istio sidecars)")
-    parser.add_argument("--source-ip", help="the app's IP (default: the first proxy's instance IP)")
+    parser.add_argument("--source-ip", help="the app's IPv4 or IPv6 address (default: the first proxy's instance IP)")
     parser.add_argument("--from", dest="from_proxy", metavar="PROXY", help="the proxy where the request starts")
     parser.add_argument("--proxy", action="append", default=[], metavar="NAME=IP",
                         help="treat IP as proxy NAME when an endpoint points there")
@@ -55,35 +57,13 @@ def register(sub: Any) -> None:
 
 
 def build_request(args: argparse.Namespace) -> Any:
-    from envoyscope.engine.request import TraceRequest, parse_to
+    """The request the flags describe; a malformed value raises `ArgumentError` naming its flag (exit 2)."""
+    from envoyscope.engine.validate import checked_request
 
-    try:
-        host, port = parse_to(args.to, args.scheme)
-    except ValueError as exc:
-        raise TraceError(f"--to {args.to}: {exc}") from exc
-    headers = []
-    for header in args.header:
-        name, sep, value = header.partition(":")
-        if not sep or not name.strip():
-            raise TraceError(f"-H {header!r}: expected 'name: value'")
-        headers.append((name.strip(), value.strip()))
-    if not args.path.startswith("/"):
-        raise TraceError(f"--path {args.path!r}: a path starts with /")
-    return TraceRequest(
-        host=host,
-        port=port,
-        ip=args.ip,
-        path=args.path,
-        method=args.method.upper(),
-        headers=tuple(headers),
-        scheme=args.scheme,
-        sni=args.sni,
-        alpn=tuple(a.strip() for a in args.alpn.split(",") if a.strip()),
-        source_ip=args.source_ip,
-        from_proxy=args.from_proxy,
-        random_value=args.random_value,
-        client_cert=args.client_cert or "",
-    )
+    return checked_request(to=args.to, scheme=args.scheme, dst_ip=args.ip, source_ip=args.source_ip,
+                           req_path=args.path, req_method=args.method, headers=args.header, server_name=args.sni,
+                           alpn_list=args.alpn, random_value=args.random_value, from_proxy=args.from_proxy,
+                           client_cert=args.client_cert or "")
 
 
 def run(args: argparse.Namespace) -> int:

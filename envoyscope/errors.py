@@ -6,7 +6,8 @@
      ├── SourceError                a live source failed (Envoy admin, Kubernetes)
      │    ├── AdminError            the Envoy admin endpoint refused, timed out or is not Envoy
      │    └── KubeError             kubeconfig, RBAC, port-forward, pod state
-     ├── TraceError                 a trace request that cannot be followed (bad --to, unknown --from)
+     ├── ArgumentError              a flag's (or a TUI form field's) value that is malformed: names the flag
+     ├── TraceError                 a trace request that cannot be followed (unknown --from, no proxy)
      └── ReportError                a report that cannot be written
 
 Each error carries a short ``title`` the TUI shows in its notification.
@@ -47,6 +48,18 @@ class AdminError(SourceError):
 
 class KubeError(SourceError):
     title = "Kubernetes failed"
+
+
+class ArgumentError(EnvoyscopeError, ValueError):
+    """``--ip 10.1.2: …``: the message starts with the flag and the value given, then what is wrong.
+
+    Also a ValueError, so code that parses a value (``parse_to``) keeps its contract."""
+
+    title = "Invalid input"
+
+    def __init__(self, flag: str, value: str, problem: str) -> None:
+        self.flag, self.value, self.problem = flag, value, problem
+        super().__init__(f"{flag} {value!r}: {problem}")
 
 
 class TraceError(EnvoyscopeError):

@@ -130,7 +130,8 @@ def run_hop(proxy: ConfigDump, wire: Wire, entry: str, request: TraceRequest,
         return b.end("reset", routed.detail, flags="DPE", code=routed.code)
     if routed.kind != "cluster" or routed.cluster is None:
         return b.end("unsupported", routed.detail)
-    next_wire = wire.with_(authority=routed.authority or wire.authority, path=routed.path or wire.path)
+    next_wire = wire.with_(authority=routed.authority or wire.authority, path=routed.path or wire.path,
+                           headers=wire.headers if routed.headers is None else routed.headers)
     from envoyscope.engine.subset import route_metadata_match
 
     return _to_cluster(b, proxy, next_wire, routed.cluster, request, http=True, hcm=action.hcm,

@@ -146,19 +146,8 @@ def is_ip(host: str) -> bool:
 
 
 def parse_to(value: str, scheme: str) -> tuple[str, int]:
-    """``host[:port]`` (``[v6]:port`` too); the port defaults to the scheme's."""
-    default = {"http": 80, "https": 443, "tls": 443}.get(scheme)
-    host, port = value, None
-    if value.startswith("["):
-        end = value.find("]")
-        host, rest = value[1:end], value[end + 1 :]
-        port = rest[1:] if rest.startswith(":") else None
-    elif value.count(":") == 1:
-        host, port = value.split(":")
-    if port is not None:
-        if not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError(f"port `{port}` is not a number from 1 to 65535")
-        return host, int(port)
-    if default is None:
-        raise ValueError(f"`{value}` needs a port for scheme {scheme}")
-    return host, default
+    """``host[:port]`` (``[v6]:port`` too); the port defaults to the scheme's. A malformed host or port raises
+    `ArgumentError` (a ValueError) naming ``--to``: the rules are `envoyscope.engine.validate.destination`'s."""
+    from envoyscope.engine.validate import destination
+
+    return destination(value, scheme, "--to")

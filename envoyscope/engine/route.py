@@ -7,9 +7,10 @@ template). ``route_action.py`` turns the chosen route into what happens next.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from envoyscope.engine.forwarding import Level, mutate
 from envoyscope.engine.matchers import (
     HttpRequest,
     full_match,
@@ -42,6 +43,8 @@ class RouteResult:
     action: dict[str, Any] = field(default_factory=dict)
     redirect_url: str | None = None
     virtual_cluster: str | None = None
+    levels: tuple[Level, ...] = ()  # whose header mutations the forwarded request gets (engine/forwarding.py)
+    headers: tuple[tuple[str, str], ...] | None = None  # the forwarded request's other headers (route_request)
 
 
 def route_label(route: dict[str, Any], index: int) -> str:
@@ -211,12 +214,13 @@ def route_http(route_config: dict[str, Any], request: HttpRequest, *, hcm: dict[
     label = route_label(route, index)
     steps.append(Step("route", label, f"route {label} is the first that matches: {what}", f"{vpath}.routes[{index}]",
                       tuple(rmisses), route))
-    action: ActionResult = apply_action(route, vhost, route_config, request)
+    action: ActionResult = apply_action(route, vhost, route_config, request, label)
     if action.step is not None:
         steps.append(action.step)
     return RouteResult(tuple(steps), vname, label, action.kind, action.detail, code=action.code,
                        cluster=action.cluster, weights=action.weights, authority=action.authority, path=action.path,
-                       action=action.details, redirect_url=action.redirect_url, virtual_cluster=vcluster)
+                       action=action.details, redirect_url=action.redirect_url, virtual_cluster=vcluster,
+                       levels=action.levels)
 
 
 def request_from_wire(wire: Wire, request: TraceRequest) -> HttpRequest:
@@ -240,5 +244,9 @@ def route_request(route_config: dict[str, Any], wire: Wire, request: TraceReques
         if protocol is None:
             step = Step("network_filter", None, why, "http_connection_manager.codec_type")
             return RouteResult((step,), None, None, "reset", why, code=400 if wire.http == "h2c" else None)
-    return route_http(route_config, request_from_wire(wire, request), hcm=hcm, listener_port=listener_port,
-                      path=f"route_config[{route_config.get('name', '')}]")
+    routed = route_http(route_config, request_from_wire(wire, request), hcm=hcm, listener_port=listener_port,
+                        path=f"route_config[{route_config.get('name', '')}]")
+    if routed.kind != "cluster" or not routed.levels:
+        return routed
+    headers = mutate(list(wire.headers), routed.levels, "request")[0]
+    return replace(routed, headers=tuple(headers))

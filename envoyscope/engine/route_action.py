@@ -9,8 +9,19 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
+from envoyscope.engine.forwarding import (
+    Level,
+    entry_label,
+    entry_name,
+    entry_notes,
+    header_levels,
+    mutate,
+    pick_entry,
+    response_changes,
+    weight,
+)
 from envoyscope.engine.matchers import HttpRequest, regex_of
 from envoyscope.engine.steps import Step
 from envoyscope.engine.vhost import split_port
@@ -31,27 +42,7 @@ class ActionResult:
     path: str | None = None
     redirect_url: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
-
-
-def _weight(item: dict[str, Any]) -> int:
-    weight = item.get("weight", 0)
-    if isinstance(weight, dict):
-        weight = weight.get("value", 0)
-    return int(weight or 0)
-
-
-def pick_weighted_cluster(clusters: list[dict[str, Any]], total: int | None, random_value: int) -> str:
-    """``random_value % total_weight`` walks the cumulative weights; the first cluster past it wins."""
-    total = total or sum(_weight(c) for c in clusters)
-    if total <= 0:
-        return str(clusters[0].get("name", "")) if clusters else ""
-    point = random_value % total
-    acc = 0
-    for item in clusters:
-        acc += _weight(item)
-        if point < acc:
-            return str(item.get("name", ""))
-    return str(clusters[-1].get("name", ""))
+    levels: tuple[Level, ...] = ()  # whose header mutations the forwarded request gets, in Envoy's order
 
 
 def _rewrite_path(action: dict[str, Any], match: dict[str, Any], request: HttpRequest) -> str | None:
@@ -191,8 +182,8 @@ def _redirect(redirect: dict[str, Any], match: dict[str, Any], request: HttpRequ
 
 
 def apply_action(route: dict[str, Any], vhost: dict[str, Any], route_config: dict[str, Any],
-                 request: HttpRequest) -> ActionResult:
-    """What the chosen route does with the request."""
+                 request: HttpRequest, label: str = "") -> ActionResult:
+    """What the chosen route does with the request (``label``: the route as the trace names it, e.g. ``#0``)."""
     match = route.get("match") or {}
     if "redirect" in route:
         url, code = _redirect(route["redirect"], match, request)
@@ -212,9 +203,24 @@ def apply_action(route: dict[str, Any], vhost: dict[str, Any], route_config: dic
         kind = next((k for k in ("filter_action", "non_forwarding_action") if k in route), "no action")
         return ActionResult("unsupported", f"the route has {kind}, which envoyscope does not follow")
     details = _details(action)
+    weighted = action.get("weighted_clusters") if "cluster" not in action else None
+    entry: dict[str, Any] | None = None
+    pick, weights = "", cast("tuple[tuple[str, int], ...]", ())
+    if isinstance(weighted, dict):
+        entry, drawn, source = pick_entry(weighted, request.random_value, request.header)
+        weights = tuple((entry_name(c), weight(c)) for c in weighted.get("clusters") or () if isinstance(c, dict))
+        listed = ", ".join(f"{n} {w}" for n, w in weights)
+        pick = f"weighted clusters ({listed}): {source} {drawn} picks {entry_name(entry)}"
     new_path = _rewrite_path(action, match, request)
     new_host, host_note = _rewrite_host(action, request)
-    notes = []
+    notes = [pick] if pick else []
+    if entry and entry.get("host_rewrite_literal"):
+        literal = str(entry["host_rewrite_literal"])
+        if new_host is None:  # auto_host_rewrite, if set, still replaces it once a DNS cluster's host is picked
+            then = f"; then {host_note}" if host_note else ""
+            new_host, host_note = literal, f"the {entry_label(entry)}'s host_rewrite_literal{then}"
+        else:
+            host_note += f", over the {entry_label(entry)}'s host_rewrite_literal `{literal}`"
     if new_path is not None and new_path != request.path:
         notes.append(f"path rewritten to `{new_path}`")
     if new_host is not None:
@@ -227,24 +233,26 @@ def apply_action(route: dict[str, Any], vhost: dict[str, Any], route_config: dic
     elif timeout:
         notes.append(f"timeout {timeout}")
     notes.extend(_policy_notes(action, vhost))
+    notes.extend(entry_notes(entry or {}))
+    levels = header_levels(entry, route, vhost, route_config, label or str(route.get("name") or "(unnamed)"))
+    changes = tuple(c.text() for c in mutate(list(request.headers), levels, "request")[1] + response_changes(levels))
     suffix = f" ({'; '.join(notes)})" if notes else ""
-    common: dict[str, Any] = {"authority": new_host, "path": new_path, "details": details}
+    common: dict[str, Any] = {"authority": new_host, "path": new_path, "details": details, "levels": levels}
+    if entry is not None:
+        header = str(entry.get("cluster_header") or "")
+        chosen = str(entry.get("name") or "") or request.header(header) or ""
+        reason = pick + (f" (cluster from header `{header}`: {chosen or 'absent'})" if header else "")
+        reason += f" ({'; '.join(notes[1:])})" if notes[1:] else ""
+        if not chosen:
+            reason += ": no cluster name, Envoy answers 503 (NC)"
+        return ActionResult("cluster", f"routed to {chosen or '(no cluster)'} (weighted)",
+                            Step("route_action", chosen or None, reason, raw=action, changes=changes),
+                            cluster=chosen, weights=weights, **common)
     if "cluster" in action:
         cluster = str(action["cluster"])
         return ActionResult("cluster", f"routed to {cluster}", Step("route_action", cluster,
-                            f"forward to cluster {cluster}{suffix}", raw=action), cluster=cluster, **common)
-    if "weighted_clusters" in action:
-        weighted = action["weighted_clusters"]
-        clusters = list(weighted.get("clusters") or ())
-        total = weighted.get("total_weight")
-        if isinstance(total, dict):
-            total = total.get("value")
-        weights = tuple((str(c.get("name", "")), _weight(c)) for c in clusters)
-        chosen = pick_weighted_cluster(clusters, int(total) if total else None, request.random_value)
-        all_weights = ", ".join(f"{n} {w}" for n, w in weights)
-        reason = (f"weighted clusters ({all_weights}): random value {request.random_value} picks {chosen}{suffix}")
-        return ActionResult("cluster", f"routed to {chosen} (weighted)", Step("route_action", chosen, reason,
-                            raw=action), cluster=chosen, weights=weights, **common)
+                            f"forward to cluster {cluster}{suffix}", raw=action, changes=changes), cluster=cluster,
+                            **common)
     if "cluster_header" in action:
         header = str(action["cluster_header"])
         value = request.header(header)
@@ -254,45 +262,17 @@ def apply_action(route: dict[str, Any], vhost: dict[str, Any], route_config: dic
                                                            "absent", raw=action), code=404, **common)
         return ActionResult("cluster", f"routed to {value} (from header `{header}`)",
                             Step("route_action", value, f"cluster from header `{header}`: {value}{suffix}",
-                                 raw=action), cluster=value, **common)
+                                 raw=action, changes=changes), cluster=value, **common)
     return ActionResult("unsupported", "the route's cluster comes from a cluster_specifier_plugin or similar, which "
                                        "envoyscope does not follow",
                         Step("route_action", None, "unsupported cluster specifier", raw=action), **common)
 
 
-def _append_action(entry: dict[str, Any]) -> str:
-    if "append_action" in entry:
-        return str(entry["append_action"])
-    append = entry.get("append", True)
-    if isinstance(append, dict):
-        append = append.get("value", True)
-    return "APPEND_IF_EXISTS_OR_ADD" if append is not False else "OVERWRITE_IF_EXISTS_OR_ADD"
-
-
 def mutate_headers(headers: list[tuple[str, str]], levels: list[dict[str, Any]], which: str,
                    substitute: Any = None) -> list[tuple[str, str]]:
-    """``HeaderParser::evaluateHeaders`` at each level (route, virtual host, route configuration in that order, so
-    the least specific writes last): removals, then additions by their ``append_action``.
-    ``substitute(value)`` expands command operators such as ``%DOWNSTREAM_REMOTE_ADDRESS%`` (None: left as is)."""
-    out = list(headers)
-    for level in levels:
-        removed = {str(h).lower() for h in level.get(f"{which}_headers_to_remove") or ()}
-        out = [(n, v) for n, v in out if n not in removed]
-        for entry in level.get(f"{which}_headers_to_add") or ():
-            header = entry.get("header") or {}
-            name, value = str(header.get("key", "")).lower(), str(header.get("value", ""))
-            if substitute is not None:
-                value = substitute(value)
-            action = _append_action(entry)
-            present = any(n == name for n, _ in out)
-            if action == "ADD_IF_ABSENT" and present:
-                continue
-            if action == "OVERWRITE_IF_EXISTS" and not present:
-                continue
-            if action in ("OVERWRITE_IF_EXISTS_OR_ADD", "OVERWRITE_IF_EXISTS"):
-                out = [(n, v) for n, v in out if n != name]
-            out.append((name, value))
-    return out
+    """``HeaderParser::evaluateHeaders`` at each level in the order given (route, virtual host, route configuration:
+    the least specific writes last); `forwarding.mutate` also says which level did what."""
+    return mutate(headers, tuple(("", level) for level in levels), which, substitute)[0]
 
 
 def direct_response_headers(route: dict[str, Any], vhost: dict[str, Any],

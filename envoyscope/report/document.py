@@ -87,7 +87,8 @@ def _hop(index: int, hop: Hop, dump: ConfigDump | None, today: dt.date) -> dict[
     steps = []
     for step in hop.steps:
         steps.append({"kind": step.kind, "matched": step.matched, "reason": step.reason, "path": step.path,
-                      "near_misses": [{"candidate": m.candidate, "reason": m.reason} for m in step.near_misses]})
+                      "near_misses": [{"candidate": m.candidate, "reason": m.reason} for m in step.near_misses],
+                      "changes": list(step.changes)})
     excerpts = [{"title": f"{step.kind.replace('_', ' ')} {step.matched or ''}".strip(), "path": step.path,
                  "yaml": _yaml(step.raw)} for step in hop.steps if step.kind in EXCERPT_STEPS and step.raw]
     return {"index": index, "proxy": hop.proxy, "proxy_type": dump.identity.proxy_type if dump else "",

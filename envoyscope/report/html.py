@@ -54,6 +54,10 @@ def render_html(doc: dict[str, Any]) -> str:
         out.append(_table([k.replace("_", " ") for k in keys], [[s[k] for k in keys]]))
         out.append(_table(["step", "matched", "why"], [[st["kind"], st["matched"], st["reason"]]
                                                         for st in hop["steps"]]))
+        changes = [c for st in hop["steps"] for c in st.get("changes") or ()]
+        if changes:
+            out.append("<p><strong>What the proxy changes in the request (and its response)</strong></p><ul>"
+                       + "".join(f'<li class="change">{_e(c)}</li>' for c in changes) + "</ul>")
         misses = [(st["kind"], m) for st in hop["steps"] for m in st["near_misses"]]
         if misses:
             out.append("<p><strong>Near misses</strong></p><ul>" + "".join(

@@ -76,6 +76,10 @@ def render_markdown(doc: dict[str, Any]) -> str:
                                                       "route", "cluster", "endpoint")) + " |", "",
                 "| step | matched | why |", "|---|---|---|"]
         out += [f"| {step['kind']} | {_cell(step['matched'])} | {_cell(step['reason'])} |" for step in hop["steps"]]
+        changes = [c for step in hop["steps"] for c in step.get("changes") or ()]
+        if changes:
+            out += ["", "**What the proxy changes in the request (and its response)**", ""]
+            out += [f"- {_cell(c)}" for c in changes]
         misses = [(step["kind"], m) for step in hop["steps"] for m in step["near_misses"]]
         if misses:
             out += ["", "**Near misses**", ""]

@@ -53,6 +53,8 @@ def build_tree(trace: Trace, max_near_misses: int = 4) -> Tree:
         for step in hop.steps:
             name = escape(step.matched) if step.matched else "" if step.kind in NOTE_STEPS else "[red]none[/]"
             node = branch.add(f"[blue]{step.kind.replace('_', ' ')}[/] {name}  [dim]{escape(step.reason)}[/]")
+            for change in step.changes:
+                node.add(f"[magenta]{escape(change)}[/]")
             for miss in step.near_misses[:max_near_misses]:
                 node.add(f"[yellow]near miss[/] {escape(miss.candidate)}: {escape(miss.reason)}")
             if len(step.near_misses) > max_near_misses:

@@ -33,6 +33,11 @@ STEP_TABS = {"listener": ("listeners", "listener"), "listener_filters": ("listen
              "endpoint": ("endpoints", "cluster"), "tls": ("clusters", "cluster")}
 
 
+# The form's fields as the trace's errors name them (the CLI's flags they stand for)
+FORM_FIELDS = {"--to": "host:port", "--ip": "destination IP", "--source-ip": "source IP", "--path": "path",
+               "--method": "method", "-H": "header", "--sni": "SNI", "--alpn": "ALPN", "--random-value": "random value"}
+
+
 @dataclass(slots=True)
 class TraceForm:
     """What the form holds; kept by the app so the screen reopens as it was left."""
@@ -49,21 +54,13 @@ class TraceForm:
     group: str = ""  # the folder, bundle or cluster the traced proxies came from
 
     def request(self) -> Any:
-        """The `TraceRequest` (ValueError on a bad host:port or header)."""
-        from envoyscope.engine.request import TraceRequest, parse_to
+        """The `TraceRequest`, checked by the CLI's rules (`ArgumentError` naming the field on a bad value)."""
+        from envoyscope.engine.validate import checked_request
 
-        host, port = parse_to(self.to.strip(), self.scheme)
-        headers = []
-        for item in self.headers.split(";"):
-            if not item.strip():
-                continue
-            name, sep, value = item.partition(":")
-            if not sep or not name.strip():
-                raise ValueError(f"header `{item.strip()}` is not `name: value`")
-            headers.append((name.strip(), value.strip()))
-        return TraceRequest(host=host, port=port, scheme=self.scheme, ip=self.ip.strip() or None,
-                            path=self.path.strip() or "/", method=self.method, headers=tuple(headers),
-                            sni=self.sni.strip() or None)
+        headers = [item for item in self.headers.split(";") if item.strip()]
+        return checked_request(to=self.to.strip(), scheme=self.scheme, dst_ip=self.ip.strip() or None,
+                               req_path=self.path.strip() or "/", req_method=self.method, headers=headers,
+                               server_name=self.sni.strip() or None, flags=FORM_FIELDS)
 
 
 def step_label(step: Any) -> Text:
@@ -131,8 +128,8 @@ class TraceScreen(Screen[None]):
         self.read_form()
         try:
             request = self.form.request()
-        except ValueError as exc:
-            self.app.notify(str(exc), title="cannot trace", severity="error")
+        except EnvoyscopeError as exc:  # a malformed field: nothing is traced
+            self.app.notify(str(exc), title=exc.title, severity="error")
             return
         app: Any = self.app
         try:
@@ -174,6 +171,8 @@ class TraceScreen(Screen[None]):
         parts: list[Any] = [(step.kind.replace("_", " "), "bold"), " ", step.matched or "none", ": ", step.reason]
         if step.path:
             parts += ["\n", (f"at {step.path}", "dim")]
+        for change in step.changes:
+            parts += ["\n", (change, "magenta")]
         for miss in step.near_misses:
             parts += ["\n", ("near miss ", "yellow"), f"{miss.candidate}: {miss.reason}"]
         box.update(Text.assemble(*parts))

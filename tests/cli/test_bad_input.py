@@ -188,3 +188,107 @@ def test_a_python_error_on_well_shaped_dumps_is_not_hidden(monkeypatch: pytest.M
     monkeypatch.setattr(envoyscope.engine.trace, "trace", broken)
     with pytest.raises(TypeError, match="own"):
         main(["trace", str(SLEEP), *TRACE])
+
+
+# --- malformed flags: one line naming the flag and what is wrong, exit 2, nothing read or traced ------------
+
+BAD_ARGS = [
+    (["trace", "--to", "httpbin.org", "--ip", "10.1.2"], ["--ip '10.1.2'", "Expected 4 octets"]),
+    (["trace", "--to", "httpbin.org", "--ip", "10.99.230.256"], ["--ip '10.99.230.256'", "256 (> 255)"]),
+    (["trace", "--to", "httpbin.org", "--ip", "1::2::3"], ["--ip '1::2::3'", "not an IPv6 address"]),
+    (["trace", "--to", "httpbin.org", "--ip", "::ffff:1.2.3.256"], ["--ip", "not an IPv6 address"]),
+    (["trace", "--to", "httpbin.org", "--source-ip", "not-an-ip"], ["--source-ip 'not-an-ip'", "not an IPv4 or"]),
+    (["trace", "--to", "httpbin.org", "--source-ip", "010.0.0.1"], ["--source-ip", "Leading zeros"]),
+    (["trace", "--to", "httpbin.org:0"], ["--to 'httpbin.org:0'", "1 to 65535"]),
+    (["trace", "--to", "httpbin.org:65536"], ["--to", "1 to 65535"]),
+    (["trace", "--to", "httpbin.org:http"], ["--to", "port `http`"]),
+    (["trace", "--to", ":80"], ["--to ':80'", "the host is empty"]),
+    (["trace", "--to", "http bin.org"], ["--to", "no spaces"]),
+    (["trace", "--to", "httpbin$.org"], ["--to", "the label `httpbin$`"]),
+    (["trace", "--to", "a..org"], ["--to", "empty label"]),
+    (["trace", "--to", "10.1.2.300:80"], ["--to '10.1.2.300:80'", "not an IPv4 address"]),
+    (["trace", "--to", "[2001:db8::1"], ["--to", "without its `]`"]),
+    (["trace", "--to", "mysql", "--scheme", "tcp"], ["--to 'mysql'", "no default port"]),
+    (["trace", "--to", "httpbin.org", "-H", "no colon"], ["-H 'no colon'", "expected 'NAME: VALUE'"]),
+    (["trace", "--to", "httpbin.org", "-H", "bad name: x"], ["-H", "`bad name` is not a header name"]),
+    (["trace", "--to", "httpbin.org", "-H", "x-a: b\r\nx-b: c"], ["-H", "no CR, LF"]),
+    (["trace", "--to", "httpbin.org", "-H", ":path: /x"], ["-H", "use --path"]),
+    (["trace", "--to", "httpbin.org", "--path", "headers"], ["--path 'headers'", "starts with /"]),
+    (["trace", "--to", "httpbin.org", "--path", "/a b"], ["--path '/a b'", "no spaces"]),
+    (["trace", "--to", "httpbin.org", "--path", "/a\nb"], ["--path", "no spaces, CR, LF"]),
+    (["trace", "--to", "httpbin.org", "--method", "GE T"], ["--method 'GE T'", "token"]),
+    (["trace", "--to", "httpbin.org", "--method", "GET/1"], ["--method", "token"]),
+    (["trace", "--to", "a.com:443", "--scheme", "tls", "--sni", "a.com:443"], ["--sni 'a.com:443'", "without a port"]),
+    (["trace", "--to", "a.com:443", "--scheme", "tls", "--sni", "10.0.0.1"], ["--sni", "not an IP address"]),
+    (["trace", "--to", "a.com:443", "--scheme", "tls", "--sni", "a b"], ["--sni", "no spaces"]),
+    (["trace", "--to", "a.com:443", "--scheme", "tls", "--alpn", "h2,http /1.1"], ["--alpn", "not an ALPN"]),
+    (["trace", "--to", "httpbin.org", "--random-value", "-1"], ["--random-value '-1'", "0 or more"]),
+    (["trace", "--to", "httpbin.org", "--random-value", "x"], ["--random-value", "invalid int value"]),
+    (["trace", "--to", "httpbin.org", "--proxy", "gw=10.0.0.300"], ["--proxy 'gw=10.0.0.300'", "IPv4"]),
+    (["trace", "--to", "httpbin.org", "--proxy", "gw=10.0.0.3:99999"], ["--proxy", "1 to 65535"]),
+    (["trace", "--to", "httpbin.org", "--proxy", "gw"], ["--proxy 'gw'", "NAME=IP"]),
+    (["trace", "--to", "httpbin.org", "--admin", "http://127.0.0.1:99999"], ["--admin", "out of range"]),
+    (["trace", "--to", "httpbin.org", "--admin", "ftp://127.0.0.1"], ["--admin 'ftp://127.0.0.1'", "http://"]),
+    (["clusters", "--admin", "http://10.1.2.300:15000"], ["--admin 'http://10.1.2.300:15000'", "IPv4"]),
+    (["clusters", "--admin", "http://:15000"], ["--admin", "names no host"]),
+    (["clusters", "--admin", "127.0.0.1:15000/?x=1"], ["--admin", "no ?query"]),
+    (["clusters", "--pod", "default/x", "--admin-port", "0"], ["--admin-port '0'", "1 to 65535"]),
+    (["clusters", "--admin", "127.0.0.1:15000", "--admin-timeout", "0"], ["--admin-timeout", "more than 0"]),
+    (["clusters", "--port", "70000"], ["--port '70000'", "1 to 65535"]),
+    (["listeners", "--address", "10.0.0.300"], ["--address '10.0.0.300'", "IPv4"]),
+    (["endpoints", "--address", "10.0.0.1:0"], ["--address", "1 to 65535"]),
+    (["capture", "--admin", "http://[::1:15000", "-o", "x.tar.gz"], ["--admin", "not a URL"]),
+    (["tui", "--proxy", "gw=not-an-ip"], ["--proxy 'gw=not-an-ip'", "not an IPv4 or IPv6"]),
+    (["clusters", "--pod", "default/Sleep_1"], ["--pod 'default/Sleep_1'", "lower-case letters"]),
+    (["clusters", "--pod", "a/b/c"], ["--pod 'a/b/c'", "NS/NAME"]),
+    (["capture", "--pod", "bad_ns/x", "-o", "x.tar.gz"], ["--pod", "a namespace is"]),
+    (["pods", "-n", "Istio System"], ["--namespace 'Istio System'", "a namespace is"]),
+]
+
+
+@pytest.mark.parametrize("argv,words", BAD_ARGS, ids=[" ".join(c[0][2:] or c[0]) for c in BAD_ARGS])
+def test_bad_argument_gives_one_line_and_exit_2(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+                                                argv: list[str], words: list[str]) -> None:
+    import envoyscope.cli_summary
+    import envoyscope.cli_trace
+    import envoyscope.cli_tui
+    import envoyscope.engine.trace
+    from envoyscope.cli import main
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a malformed argument must fail before anything is read or traced")
+
+    monkeypatch.setattr(envoyscope.engine.trace, "trace", never)
+    for module in (envoyscope.cli_summary, envoyscope.cli_trace, envoyscope.cli_tui):
+        monkeypatch.setattr(module, "load_dumps", never)
+    try:
+        code = main([*argv[:1], str(SLEEP), *argv[1:]] if argv[0] in ("trace", "clusters") else argv)
+    except SystemExit as exc:  # argparse's own checks (a number that is not one)
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    assert (code, out) == (2, ""), err
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("envoyscope: error: "), err
+    for word in words:
+        assert word in lines[0]
+
+
+def test_bad_argument_in_a_subprocess_as_a_user_sees_it(tmp_path: Path) -> None:
+    result = run_cli(tmp_path, "trace", str(SLEEP), "--to", "httpbin.org:80", "--ip", "10.1.2")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == ("envoyscope: error: --ip '10.1.2': not an IPv4 address (Expected 4 octets in "
+                             "'10.1.2'; four numbers 0-255, e.g. 10.1.2.3)\n")
+    result = run_cli(tmp_path, "trace", str(SLEEP))  # argparse's own errors are one line too
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "--to" in result.stderr
+
+
+@pytest.mark.parametrize("argv", [
+    ["--to", "httpbin.org", "--ip", "[2001:db8::1]", "--source-ip", "::ffff:10.0.0.1"],
+    ["--to", "[2001:db8::1]:8080", "-H", ":authority: httpbin.org", "-H", "x-empty:", "--path", "*"],
+    ["--to", "api_v2.svc.cluster.local.:80", "--method", "purge", "--proxy", "gw=[2001:db8::2]:443"],
+])
+def test_good_arguments_still_trace(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+    from envoyscope.cli import main
+
+    assert main(["trace", str(SLEEP), *argv, "-o", "json"]) == 0, capsys.readouterr().err
+    assert '"outcome"' in capsys.readouterr().out
