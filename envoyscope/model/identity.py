@@ -84,3 +84,21 @@ def envoy_version(build: Any) -> str:
     meta = build.get("metadata") or {}
     tail = [str(meta[key]) for key in ("revision.status", "build.type", "ssl.version") if key in meta]
     return "/".join([number, *tail])
+
+
+def identity_without_bootstrap(listeners: list[dict[str, Any]]) -> tuple[Identity, str]:
+    """Who a proxy is when its dump has no bootstrap (istioctl's lists, listener-only dumps): a sidecar when a
+    listener hands connections over by original destination (Istio's ``virtualOutbound``), else plain Envoy.
+
+    Returns the identity and a sentence saying why, for the dump's notes ('' when nothing was inferred).
+    """
+    for raw in listeners:
+        value = raw.get("use_original_dst")
+        if isinstance(value, dict):  # BoolValue written as {"value": true}
+            value = value.get("value")
+        if value is True and raw.get("traffic_direction") != "INBOUND":
+            name = str(raw.get("name") or "?")
+            return Identity(proxy_type="sidecar"), (
+                f"no bootstrap: taken as a sidecar, as listener {name} has use_original_dst (Istio's virtual "
+                "outbound listener); traces start there")
+    return Identity(), ""

@@ -12,7 +12,7 @@ from typing import Any
 from envoyscope.errors import DumpFormatError
 from envoyscope.model.clusters_status import ClustersStatus, clusters_status_from_json
 from envoyscope.model.dump import ConfigDump, Resource
-from envoyscope.model.identity import Identity, identity_from_bootstrap
+from envoyscope.model.identity import identity_from_bootstrap, identity_without_bootstrap
 from envoyscope.model.normalize import has_camel_keys, normalize_resource, snake, to_snake_case
 from envoyscope.model.shape import describe as _describe
 from envoyscope.model.shape import shape_problem
@@ -244,9 +244,14 @@ class _Builder:
             if "endpoints" not in self.sections and eds:
                 notes.append("the dump was taken without ?include_eds: endpoints of EDS clusters are unknown "
                              "(add /clusters output, or capture /config_dump?include_eds)")
+        if self.bootstrap:
+            identity = identity_from_bootstrap(self.bootstrap)
+        else:
+            identity, why = identity_without_bootstrap([r.raw for r in self.found["listeners"] if r.serving])
+            notes += [why] if why else []
         return ConfigDump(
             source=self.source,
-            identity=identity_from_bootstrap(self.bootstrap) if self.bootstrap else Identity(),
+            identity=identity,
             bootstrap=self.bootstrap,
             clusters_status=self.status,
             sections=frozenset(self.sections - {"configs"}),
