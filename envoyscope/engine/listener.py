@@ -141,7 +141,7 @@ def _with_held(step: Step, proxy: ConfigDump, wire: Wire) -> Step:
         return step
     instead = (f"Envoy serves this port with `{step.matched}`" if step.matched
                else "no active listener serves this port")
-    names = ", ".join(f"`{r.name}`" for r in dict.fromkeys(held))
+    names = ", ".join(f"`{name}`" for name in dict.fromkeys(r.name for r in held))
     return Step(step.kind, step.matched, f"{step.reason} (not in use for this address: {names}, see the near misses)",
                 step.path, not_serving_misses(held, instead) + step.near_misses, step.raw)
 
