@@ -152,7 +152,7 @@ class ConfigDump:
                         yield Resource(
                             kind="route_config",
                             name=str(config.get("name", "")),
-                            state="inline",
+                            state="inline" if listener.serving else listener.state,  # a rejected one's too
                             raw=config,
                             path=f"{listener.path}.{where}.filters[{findex}].typed_config.route_config",
                             version_info=listener.version_info,
