@@ -17,7 +17,7 @@ and the connection is refused.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from envoyscope.engine.assumed_listener import assumed_listener
@@ -165,7 +165,12 @@ def select_listener(proxy: ConfigDump, wire: Wire, entry: str) -> tuple[Resource
     intercepted to 15006) or ``direct`` (a connection to a port the proxy binds, e.g. a gateway's 8080).
     """
     resource, step = _select(proxy, wire, entry)
-    return resource, _with_held(step, proxy, wire)
+    step = _with_held(step, proxy, wire)
+    unread = proxy.unread_notes()  # never silent: what reading the dump could not use, at each hop on it
+    if unread:
+        more = f" and {len(unread) - 3} more" if len(unread) > 3 else ""
+        step = replace(step, reason=f"{step.reason} (note: {'; '.join(unread[:3])}{more})")
+    return resource, step
 
 
 def _select(proxy: ConfigDump, wire: Wire, entry: str) -> tuple[Resource | None, Step]:

@@ -17,6 +17,8 @@ from envoyscope.model.identity import Identity
 KINDS = ("listener", "cluster", "route_config", "scoped_route", "endpoint", "secret", "ecds")
 # States in which Envoy uses a resource; warming, draining and rejected ones are held but serve nothing.
 SERVING_STATES = frozenset({"static", "dynamic_active", "dynamic", "inline"})
+# The words every note about a part of the input that could not be read has (`ConfigDump.unread_notes`).
+UNREAD = "not read by envoyscope"
 _STATUS = {"dynamic_warming": "warming", "dynamic_draining": "draining", "rejected": "rejected"}
 
 
@@ -158,6 +160,10 @@ class ConfigDump:
                             version_info=listener.version_info,
                             last_updated=listener.last_updated,
                         )
+
+    def unread_notes(self) -> tuple[str, ...]:
+        """The notes saying a part of the input could not be read (an unknown section, field or entry)."""
+        return tuple(note for note in self.notes if UNREAD in note)
 
     def has(self, section: str) -> bool:
         """Whether the input held that section at all (e.g. ``clusters``), as opposed to holding none."""

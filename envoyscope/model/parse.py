@@ -11,7 +11,7 @@ from typing import Any
 
 from envoyscope.errors import DumpFormatError
 from envoyscope.model.clusters_status import ClustersStatus, clusters_status_from_json
-from envoyscope.model.dump import ConfigDump, Resource
+from envoyscope.model.dump import UNREAD, ConfigDump, Resource
 from envoyscope.model.identity import identity_from_bootstrap, identity_without_bootstrap
 from envoyscope.model.normalize import has_camel_keys, normalize_resource, snake, to_snake_case
 from envoyscope.model.shape import describe as _describe
@@ -163,7 +163,7 @@ class _Builder:
                     self.add(res_kind, entry[inner], f"{where}.{inner}", state, entry)
             self.unread_keys(section, path, {key for key, *_ in _SECTIONS[kind]})
         else:
-            self.notes.append(f"{path}: section {section.get('@type', '?')} is not one envoyscope reads; kept as is")
+            self.notes.append(f"{path}: section {section.get('@type', '?')} is {UNREAD}; kept as is")
 
     def listeners(self, section: Doc, path: str) -> None:
         static = self.expect_list(section.get("static_listeners", []), f"{path}.static_listeners")
@@ -189,7 +189,7 @@ class _Builder:
                 self.rejected("listener", entry, where)
             elif not held:
                 self.notes.append(f"{where}: listener {entry.get('name') or '?'} has no active, warming or draining "
-                                  "state nor error_state; not read")
+                                  f"state nor error_state: {UNREAD}")
         # v2alpha ListenersConfigDump (Envoy <= 1.12): one list per state, entries {version_info, listener, …}
         for key, state in _V2ALPHA_LISTENERS:
             for index, entry in enumerate(self.expect_list(section.get(key, []), f"{path}.{key}")):
@@ -206,7 +206,7 @@ class _Builder:
         raw = normalize_resource(failed, camel=self.camel) if isinstance(failed, dict) else {}
         name = str(entry.get("name") or _kind_name(raw, kind) or "?")
         if shape_problem(raw, kind) is not None:
-            self.notes.append(f"{path}: the configuration Envoy rejected is malformed; only its name is kept")
+            self.notes.append(f"{path}: the configuration Envoy rejected is malformed: {UNREAD}; only its name is kept")
             raw = {}
         if not raw.get("name") and kind != "endpoint":
             raw = {**raw, "name": name}
@@ -221,8 +221,7 @@ class _Builder:
         """Say which lists of a section envoyscope does not read, rather than drop them silently."""
         for key, value in section.items():
             if key not in known and key not in ("@type", "version_info", "last_updated") and value:
-                self.notes.append(f"{path}.{key}: not a field envoyscope reads in {section.get('@type', '?')}; "
-                                  "ignored")
+                self.notes.append(f"{path}.{key}: a field of {section.get('@type', '?')} {UNREAD}; ignored")
 
     def scoped_routes(self, section: Doc, path: str) -> None:
         for key, state in (("inline_scoped_route_configs", "static"), ("dynamic_scoped_route_configs", "dynamic")):

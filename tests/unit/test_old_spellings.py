@@ -127,15 +127,18 @@ def test_v2alpha_listener_lists_are_read_with_their_states() -> None:
 
 @pytest.mark.parametrize(("section", "note"), [
     ({"@type": ADMIN + "ListenersConfigDump", "dynamic_listeners": [{"name": "x"}]},
-     "configs[0].dynamic_listeners[0]: listener x has no active, warming or draining state nor error_state"),
+     "configs[0].dynamic_listeners[0]: listener x has no active, warming or draining state nor error_state: not read "
+     "by envoyscope"),
     ({"@type": ADMIN + "ClustersConfigDump", "dynamic_future_clusters": [{"cluster": {"name": "c"}}]},
-     "configs[0].dynamic_future_clusters: not a field envoyscope reads"),
+     "configs[0].dynamic_future_clusters: a field of type.googleapis.com/envoy.admin.v3.ClustersConfigDump not read by "
+     "envoyscope; ignored"),
     ({"@type": ADMIN + "FutureConfigDump", "things": []},
-     "configs[0]: section type.googleapis.com/envoy.admin.v3.FutureConfigDump is not one"),
+     "configs[0]: section type.googleapis.com/envoy.admin.v3.FutureConfigDump is not read by envoyscope; kept as is"),
 ])
 def test_what_cannot_be_read_is_a_note_not_silence(section: dict[str, Any], note: str) -> None:
     dump = parse_document({"configs": [section]}, "test")
     assert any(n.startswith(note) for n in dump.notes), dump.notes
+    assert len(dump.unread_notes()) == 1
 
 
 def _v2alpha_sidecar(with_bootstrap: bool) -> dict[str, Any]:
@@ -177,3 +180,12 @@ def test_a_v2alpha_sidecars_outbound_trace_uses_the_virtual_outbound_listener(wi
     assert (hop.listener, hop.virtual_host, hop.cluster) == (
         "0.0.0.0_9080", "reviews:9080", REVIEWS)
     assert hop.endpoint == "10.0.0.7:9080"
+
+
+def test_the_trace_says_what_reading_its_dump_could_not_use() -> None:
+    doc = _v2alpha_sidecar(True)
+    doc["configs"].append({"@type": ADMIN + "FutureConfigDump", "things": [1]})
+    result = trace(TraceRequest(host="reviews", port=9080, ip="10.96.0.5"), [parse_document(doc, "v2alpha.json")])
+    assert result.hops[0].steps[0].reason.endswith(
+        "(note: configs[4]: section type.googleapis.com/envoy.admin.v3.FutureConfigDump is not read by envoyscope; "
+        "kept as is)")
