@@ -11,9 +11,10 @@ from typing import Any
 
 from envoyscope.errors import DumpFormatError
 from envoyscope.model.clusters_status import ClustersStatus, clusters_status_from_json
+from envoyscope.model.deprecated import has_deprecated, upgrade_deprecated
 from envoyscope.model.dump import UNREAD, ConfigDump, Resource
 from envoyscope.model.identity import identity_from_bootstrap, identity_without_bootstrap
-from envoyscope.model.normalize import has_camel_keys, normalize_resource, snake, to_snake_case
+from envoyscope.model.normalize import has_camel_keys, normalize_resource, snake, to_snake_case, upgrade_v2
 from envoyscope.model.shape import describe as _describe
 from envoyscope.model.shape import shape_problem
 
@@ -141,6 +142,8 @@ class _Builder:
         if kind == "BootstrapConfigDump":
             bootstrap = self.expect_dict(section.get("bootstrap", {}), f"{path}.bootstrap")
             self.bootstrap = to_snake_case(bootstrap) if has_camel_keys(bootstrap, 2000) else bootstrap
+            if has_deprecated(self.bootstrap):  # Envoy 1.14-1.16: hidden_envoy_deprecated_hosts, _build_version
+                self.bootstrap = upgrade_v2(upgrade_deprecated(self.bootstrap))
             self.expect_shape(self.bootstrap, "bootstrap", f"{path}.bootstrap")
         elif kind == "ListenersConfigDump":
             self.listeners(section, path)

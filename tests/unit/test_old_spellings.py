@@ -6,6 +6,7 @@ synthetic dumps, one spelling each; then a v2alpha-era sidecar traced end to end
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -14,6 +15,8 @@ from envoyscope.engine.request import TraceRequest
 from envoyscope.engine.trace import trace
 from envoyscope.model.dump import ConfigDump
 from envoyscope.model.parse import parse_document
+from envoyscope.sources.files import load_file
+from tests.conftest import shared_path
 
 ADMIN = "type.googleapis.com/envoy.admin.v3."
 V2ALPHA = "type.googleapis.com/envoy.admin.v2alpha."
@@ -189,3 +192,28 @@ def test_the_trace_says_what_reading_its_dump_could_not_use() -> None:
     assert result.hops[0].steps[0].reason.endswith(
         "(note: configs[4]: section type.googleapis.com/envoy.admin.v3.FutureConfigDump is not read by envoyscope; "
         "kept as is)")
+
+
+def test_istio_1_5_bookinfo_sidecar_reads_deprecated_v1_and_hidden_bootstrap_fields() -> None:
+    """The one real dump of Envoy 1.13 spellings: 34 `deprecated_v1: {bind_to_port: false}` listeners, a bootstrap
+    with `hidden_envoy_deprecated_hosts` / `_config` / `_build_version`."""
+    dump = load_file(str(shared_path("real-dumps", "bookinfo-1.5", "productpage-config-dump.json")))
+    assert sum(1 for r in dump.listeners if r.raw.get("bind_to_port") is False) == 34
+    assert not [r.name for r in dump.listeners if "deprecated_v1" in r.raw]
+    assert dump.bootstrap is not None and "hidden_envoy_deprecated_" not in json.dumps(dump.bootstrap)
+    clusters = {c["name"]: c for c in dump.bootstrap["static_resources"]["clusters"]}
+    assert "load_assignment" in clusters["prometheus_stats"]
+
+
+@pytest.mark.parametrize(("node", "expected"), [
+    ({"build_version": "9b4239dee83dd8894bfc579d412ccd894cff2597/1.13.1-dev/Clean/RELEASE/BoringSSL"},
+     "1.13.1-dev/Clean/RELEASE/BoringSSL"),
+    ({"hidden_envoy_deprecated_build_version": "0123456789abcdef/1.16.0/Clean/RELEASE/BoringSSL"},
+     "1.16.0/Clean/RELEASE/BoringSSL"),
+    ({"build_version": "nonsense"}, "0.0.0"),
+    ({"user_agent_build_version": {"version": {"major_number": 1, "minor_number": 18, "patch": 3}},
+      "build_version": "0123456789abcdef/1.16.0/Clean/RELEASE/BoringSSL"}, "1.18.3"),
+])
+def test_envoy_version_from_old_build_version_strings(node: dict[str, Any], expected: str) -> None:
+    section = {"@type": ADMIN + "BootstrapConfigDump", "bootstrap": {"node": node}}
+    assert parse_document({"configs": [section]}, "test").identity.envoy_version == expected
