@@ -136,6 +136,11 @@ def _held_at(proxy: ConfigDump, ip: str, port: int) -> list[Resource]:
 
 def _with_held(step: Step, proxy: ConfigDump, wire: Wire) -> Step:
     """The step, with the listeners for the destination that Envoy holds but does not use as its first near misses."""
+    chosen = proxy.listener(step.matched) if step.matched else None
+    if chosen is not None and chosen.error_details:  # Envoy kept the previous version: say what it refused
+        miss = NearMiss(chosen.name, f"Envoy rejected the last update of listener {chosen.name}: "
+                                     f"{chosen.error_details}; it serves the previous version", chosen.path)
+        step = replace(step, near_misses=(miss, *step.near_misses))
     held = _held_at(proxy, wire.dst_ip, wire.dst_port)
     if not held:
         return step

@@ -64,11 +64,16 @@ def test_a_rejected_listener_is_kept_with_envoys_words_and_not_served() -> None:
 
 
 def test_an_active_listener_whose_update_was_rejected_serves_and_says_so() -> None:
-    entry = {**active(MYSQL), "error_state": {"details": "bad update", "failed_configuration": MYSQL}}
+    bound = _listener("0.0.0.0_3306", "0.0.0.0", 3306, "outbound|3306||mysql")
+    entry = {**active(bound), "error_state": {"details": "bad update", "failed_configuration": bound}}
     dump = sidecar([entry])
     listener = dump.listener("0.0.0.0_3306")
     assert listener is not None and listener.serving
     assert listener.status_text() == "active; Envoy rejected its last update: bad update"
+    found, step = select_listener(dump, Wire(dst_ip="10.0.0.9", dst_port=3306, src_ip="10.0.0.1"), "direct")
+    assert found is listener
+    assert step.near_misses[0].reason == ("Envoy rejected the last update of listener 0.0.0.0_3306: bad update; it "
+                                          "serves the previous version")
 
 
 @pytest.mark.parametrize(("entries", "entry", "dst", "chosen", "reason", "miss"), [
