@@ -11,6 +11,7 @@ from __future__ import annotations
 from envoyscope.engine.steps import NearMiss
 from envoyscope.model.dump import ConfigDump, Resource
 
+_KINDS = {"route_config": "route configuration"}
 _WHY = {
     "warming": "is warming: Envoy does not use it until its dependencies (RDS, EDS, SDS) arrive",
     "draining": "is draining: it takes no new connection",
@@ -26,7 +27,7 @@ def why_not_serving(resource: Resource) -> str:
 
 def not_serving_misses(resources: list[Resource] | tuple[Resource, ...], instead: str) -> tuple[NearMiss, ...]:
     """A near miss for each resource that would have matched but is not in use; ``instead``: what Envoy uses."""
-    return tuple(NearMiss(r.name, f"{r.kind} {r.name} {why_not_serving(r)}; {instead}", r.path)
+    return tuple(NearMiss(r.name, f"{_KINDS.get(r.kind, r.kind)} {r.name} {why_not_serving(r)}; {instead}", r.path)
                  for r in resources)
 
 

@@ -124,3 +124,27 @@ def test_deathstarbench_rejected_inbound_listener_refuses_inbound_connections() 
     found, step = select_listener(dump, Wire(dst_ip="172.16.188.31", dst_port=8083, src_ip="10.0.0.1"), "inbound")
     assert found is None
     assert "listener `virtualInbound` was rejected by Envoy: " + LUA_ERROR in step.reason
+
+
+def test_a_rejected_route_configuration_is_named_in_the_network_filter_step() -> None:
+    from envoyscope.engine.request import TraceRequest
+    from envoyscope.engine.trace import trace
+
+    hcm = {"name": "envoy.filters.network.http_connection_manager", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3."
+                 "HttpConnectionManager", "stat_prefix": "9080", "rds": {"route_config_name": "9080"},
+        "http_filters": [{"name": "envoy.filters.http.router"}]}}
+    http = {**_listener("0.0.0.0_9080", "0.0.0.0", 9080, "x", bind_to_port=False),
+            "filter_chains": [{"filters": [hcm]}]}
+    dump = parse_document({"configs": [
+        {"@type": ADMIN + "BootstrapConfigDump", "bootstrap": {"node": {"id": "sidecar~10.0.0.9~a-1.ns~ns.svc"}}},
+        {"@type": ADMIN + "ListenersConfigDump", "dynamic_listeners": [active(VIRTUAL_OUT), active(http)]},
+        {"@type": ADMIN + "RoutesConfigDump", "dynamic_route_configs": [
+            {"error_state": {"failed_configuration": {"name": "9080", "virtual_hosts": []}, "details": "bad route"}}]},
+    ]}, "test")
+    result = trace(TraceRequest(host="reviews", port=9080, ip="10.96.0.5"), [dump])
+    step = next(s for s in result.hops[0].steps if s.kind == "network_filter")
+    assert step.reason.endswith("which is in the dump but not in use: it was rejected by Envoy: bad route")
+    assert step.near_misses[0].reason == ("route configuration 9080 was rejected by Envoy: bad route; Envoy has no "
+                                          "route configuration of that name: 404 (NR)")
+    assert result.outcome.kind == "no_route"
