@@ -1,13 +1,14 @@
 """Envoy 1.10–1.16 spellings of fields that v3 renamed or removed, brought to the v3 spelling once.
 
 Envoy 1.14–1.16 converted v2 resources to v3 internally and dumped the v2-only fields under their v3
-"shadow" names, ``hidden_envoy_deprecated_<field>`` (``hidden_envoy_deprecated_use_original_dst`` on Istio's
-virtual outbound listener, ``…_tls_context`` on filter chains and clusters, ``…_hosts``, ``…_config`` on
-filters, ``…_verify_subject_alt_name``, ``…_regex`` on route matches). Envoy <= 1.16 read a listener's
-``bind_to_port`` from ``deprecated_v1``. v2 resources (Envoy <= 1.13, Istio <= 1.5) wrote some of the same
-fields under their v2 names. `upgrade_deprecated` rewrites all of them into what v3 Envoy writes, so the
-engine knows one spelling; `envoyscope.model.normalize.upgrade_v2` then handles the v2 messages themselves
-(``tls_context`` → ``transport_socket``, ``hosts`` → ``load_assignment``, ``config`` → ``typed_config``).
+"shadow" names, ``hidden_envoy_deprecated_<field>``: ``…_use_original_dst`` on Istio's virtual outbound
+listener, ``…_tls_context`` on filter chains and clusters, ``…_hosts``, ``…_config`` on filters,
+``…_verify_subject_alt_name``, ``…_regex`` on route matches, ``…_request_mirror_policy``. Envoy <= 1.16
+read a listener's ``bind_to_port`` from ``deprecated_v1``. v2 resources (Envoy <= 1.13, Istio <= 1.5)
+wrote some of the same fields under their v2 names. `upgrade_deprecated` rewrites all of them into what
+v3 Envoy writes, so the engine knows one spelling; `envoyscope.model.normalize.upgrade_v2` then handles
+the v2 messages themselves (``tls_context`` → ``transport_socket``, ``hosts`` → ``load_assignment``,
+``config`` → ``typed_config``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import orjson
 
 HIDDEN = "hidden_envoy_deprecated_"
 _MARKERS = (b'"hidden_envoy_deprecated_', b'"hiddenEnvoyDeprecated', b'"deprecated_v1"', b'"deprecatedV1"',
-            b'"verify_subject_alt_name"', b'"regex_match"', b'"host_rewrite"', b'"auto_host_rewrite_header"')
+            b'"verify_subject_alt_name"', b'"regex_match"', b'"host_rewrite"', b'"auto_host_rewrite_header"',
+            b'"request_mirror_policy"', b'"sni_domains"')
 # Fields whose keys are user data (maps, Structs): never renamed.
 _OPAQUE = frozenset({"filter_metadata", "typed_filter_metadata", "labels", "fields", "static_layer", "metadata"})
 # v2 names of RouteAction fields renamed in v3.
@@ -70,3 +72,9 @@ def _fix_fields(out: dict[str, Any], parent: str) -> None:
         for old, new in _ROUTE_ACTION_RENAMES.items():
             if old in out and new not in out:
                 out[new] = out.pop(old)
+        mirror = out.get("request_mirror_policy")  # v2's one mirror, v3's list of them
+        if isinstance(mirror, dict):
+            out.pop("request_mirror_policy")
+            out["request_mirror_policies"] = [*(out.get("request_mirror_policies") or []), mirror]
+    if parent == "filter_chain_match" and isinstance(out.get("sni_domains"), list) and "server_names" not in out:
+        out["server_names"] = out.pop("sni_domains")  # Envoy <= 1.7's name for server_names

@@ -103,6 +103,14 @@ CASES: list[tuple[str, str, dict[str, Any], Any, Any]] = [
      {**_route({"routes": [{"match": {"prefix": "/"}, "route": {"cluster": "c", "host_rewrite": "h"}}]}),
       "@type": "type.googleapis.com/envoy.api.v2.RouteConfiguration"},
      lambda r: r["virtual_hosts"][0]["routes"][0]["route"], {"cluster": "c", "host_rewrite_literal": "h"}),
+    ("request_mirror_policy", "route_config",
+     _route({"routes": [{"match": {"prefix": "/"}, "route": {"cluster": "c", "hidden_envoy_deprecated_request_mirror_"
+                                                             "policy": {"cluster": "m"}}}]}),
+     lambda r: r["virtual_hosts"][0]["routes"][0]["route"], {"cluster": "c", "request_mirror_policies": [
+         {"cluster": "m"}]}),
+    ("filter chain sni_domains", "listener",
+     _listener(filter_chains=[{"filter_chain_match": {"sni_domains": ["a.example.com"]}, "filters": []}]),
+     lambda r: r["filter_chains"][0]["filter_chain_match"], {"server_names": ["a.example.com"]}),
     ("both spellings: the v3 one wins", "listener",
      _listener(use_original_dst=False, hidden_envoy_deprecated_use_original_dst=True),
      lambda r: r.get("use_original_dst"), False),
