@@ -7,6 +7,7 @@ is added here once and every command gets it: files, folders, capture bundles (.
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from envoyscope.errors import InputError
@@ -39,11 +40,27 @@ def add_kube_arguments(group: Any) -> None:
     group.add_argument("-n", "--namespace", default=None, help="the namespace for --pod NAME and -l (default: default)")
 
 
-def load_dumps(args: argparse.Namespace, progress: Any = None) -> list[ConfigDump]:
+def load_dumps(args: argparse.Namespace, progress: Any = None, *, notes: bool = True) -> list[ConfigDump]:
     """Every proxy's dump named by the command line, in the order given: files first, then live sources.
 
     ``progress(done, total, name)``, when given, hears of each file, admin URL and pod as it is read.
+    ``notes``: print what each dump's reading noted (sections not read, rejected resources) on stderr; commands
+    that print notes of their own (the summaries) or own the terminal (the TUI) pass False and use `dump_notes`.
     """
+    dumps = _load_dumps(args, progress)
+    if notes:
+        for note in dump_notes(dumps):
+            print(f"envoyscope: note: {note}", file=sys.stderr)
+    return dumps
+
+
+def dump_notes(dumps: list[ConfigDump]) -> list[str]:
+    """Every dump's notes, once each, prefixed with its source when there are several dumps."""
+    prefix = len(dumps) > 1
+    return list(dict.fromkeys(f"{d.source}: {n}" if prefix else n for d in dumps for n in d.notes))
+
+
+def _load_dumps(args: argparse.Namespace, progress: Any) -> list[ConfigDump]:
     from envoyscope.sources.files import load_sources
 
     sources = list(getattr(args, "sources", []) or [])

@@ -15,7 +15,7 @@ import datetime as dt
 import sys
 from typing import TYPE_CHECKING, Any
 
-from envoyscope.cli_common import add_source_arguments, load_dumps
+from envoyscope.cli_common import add_source_arguments, dump_notes, load_dumps
 from envoyscope.errors import InputError
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     from envoyscope.report.table import identity_header, render_all, render_table
 
     kind: str = args.summary_kind
-    dumps = load_dumps(args)
+    dumps = load_dumps(args, notes=False)  # printed below with the tables' own notes
     if not dumps:
         raise InputError("no dump to summarise")
     filters = filters_from(args)
@@ -122,6 +122,8 @@ def run(args: argparse.Namespace) -> int:
         notes.extend(f"{prefix}{note}" for table in tables for note in table.notes)
     sys.stdout.write("\n".join(sections))
     sys.stdout.flush()
+    # What reading noted (sections not read, rejected resources); a missing section the tables already say.
+    notes.extend(note for note in dump_notes(dumps) if "the dump has no " not in note)
     for note in dict.fromkeys(notes):
         print(f"envoyscope: note: {note}", file=sys.stderr)
     return 0

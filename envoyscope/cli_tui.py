@@ -79,7 +79,7 @@ def catalog_for(args: argparse.Namespace) -> Any:
         return Catalog.of_files(sample_folders(), "sample_dumps/")
     shown = list(args.sources) + list(args.admin) + list(args.pod) + ([f"-l {args.selector}"] if args.selector else [])
     description = " ".join(shown) if len(shown) < 4 else f"{len(shown)} sources"
-    return Catalog(lambda p: load_dumps(args, p), description)
+    return Catalog(lambda p: load_dumps(args, p, notes=False), description)  # the TUI shows the notes itself
 
 
 def run(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from envoyscope.engine.not_serving import missing_cluster
 from envoyscope.engine.steps import NearMiss, Step
 from envoyscope.engine.subset import choose_subset
 from envoyscope.engine.tls import TlsContext, endpoint_match_labels, resolve_transport_socket, tls_without_endpoint
@@ -214,7 +215,8 @@ def resolve_cluster(dump: ConfigDump, name: str, *, original_dst: tuple[str, int
     resource = dump.cluster(name)
     if resource is None:
         near = tuple(NearMiss(c.name, "similar name", c.path) for c in dump.clusters if _similar(c.name, name))[:5]
-        step = Step("cluster", None, f"no cluster named `{name}` in this proxy (NC)", "", near)
+        held, held_misses = missing_cluster(dump, name)  # warming or rejected: in the dump, not in use
+        step = Step("cluster", None, f"no cluster named `{name}` in this proxy (NC){held}", "", held_misses + near)
         return ClusterResult(name, False, "", (), None, None, (step,), outcome="unknown_cluster",
                              response_flags="NC")
     cluster = resource.raw

@@ -7,14 +7,21 @@ address is exactly ``ip:port``, else the wildcard ``0.0.0.0:port`` (``[::]:port`
 connection over. ``bind_to_port: false`` listeners exist only for this hand-off. With no such listener the
 connection stays where it arrived and that listener's own filter chains decide (Istio's Passthrough or
 BlackHole chain).
+
+Only active (and static) listeners take connections. A listener Envoy rejected (``error_state``), or one still
+warming or draining, is reported as a near miss where the request would have used it, and the trace goes on
+with what Envoy does instead: if Istio's virtual listener itself is not active, nothing listens on 15001/15006
+and the connection is refused.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from envoyscope.engine.assumed_listener import assumed_listener
+from envoyscope.engine.not_serving import not_serving_misses, why_not_serving
 from envoyscope.engine.request import Wire
 from envoyscope.engine.steps import NearMiss, Step
 from envoyscope.model.dump import ConfigDump, Resource
@@ -44,7 +51,8 @@ def listener_addresses(raw: dict[str, Any]) -> list[ListenerAddress]:
 
 
 def binds(raw: dict[str, Any]) -> bool:
-    """Whether the listener owns a socket (``bind_to_port`` defaults to true; ``deprecated_v1`` ignored)."""
+    """Whether the listener owns a socket (``bind_to_port`` defaults to true; Envoy <= 1.16's
+    ``deprecated_v1.bind_to_port`` is brought here by `envoyscope.model.deprecated`)."""
     value = raw.get("bind_to_port")
     if isinstance(value, dict):  # BoolValue wrapper written as {"value": false}
         value = value.get("value")
@@ -88,12 +96,15 @@ def find_bound_listener(listeners: list[Resource], ip: str, port: int, *, bound_
     return exact or wild
 
 
+_ENTRIES = {
+    "outbound": ("virtualOutbound", VIRTUAL_OUTBOUND_PORT, "OUTBOUND"),
+    "inbound": ("virtualInbound", VIRTUAL_INBOUND_PORT, "INBOUND"),
+}
+
+
 def _entry_listener(listeners: list[Resource], entry: str) -> Resource | None:
     """Istio's virtual listener for intercepted traffic: ``virtualOutbound`` (15001) or ``virtualInbound`` (15006)."""
-    name, port, direction = {
-        "outbound": ("virtualOutbound", VIRTUAL_OUTBOUND_PORT, "OUTBOUND"),
-        "inbound": ("virtualInbound", VIRTUAL_INBOUND_PORT, "INBOUND"),
-    }[entry]
+    name, port, direction = _ENTRIES[entry]
     by_name = [r for r in listeners if r.name == name]
     if by_name:
         return by_name[0]
@@ -107,6 +118,37 @@ def _entry_listener(listeners: list[Resource], entry: str) -> Resource | None:
             if uses_original_dst(resource.raw) and resource.raw.get("traffic_direction") != "INBOUND":
                 return resource
     return None
+
+
+def _held_entry(proxy: ConfigDump, entry: str) -> list[Resource]:
+    """Istio's virtual listener for ``entry`` among the listeners Envoy holds but does not use."""
+    name, port, _ = _ENTRIES[entry]
+    return [r for r in proxy.not_serving("listener")
+            if r.name == name or any(a.port == port for a in listener_addresses(r.raw))]
+
+
+def _held_at(proxy: ConfigDump, ip: str, port: int) -> list[Resource]:
+    """Listeners not in use whose address is ``ip:port``, or the wildcard of its family on ``port``."""
+    wildcard = "::" if _ip_version(ip) == 6 else "0.0.0.0"
+    return [r for r in proxy.not_serving("listener")
+            if any(a.port == port and a.ip in (ip, wildcard, "") for a in listener_addresses(r.raw))]
+
+
+def _with_held(step: Step, proxy: ConfigDump, wire: Wire) -> Step:
+    """The step, with the listeners for the destination that Envoy holds but does not use as its first near misses."""
+    chosen = proxy.listener(step.matched) if step.matched else None
+    if chosen is not None and chosen.error_details:  # Envoy kept the previous version: say what it refused
+        miss = NearMiss(chosen.name, f"Envoy rejected the last update of listener {chosen.name}: "
+                                     f"{chosen.error_details}; it serves the previous version", chosen.path)
+        step = replace(step, near_misses=(miss, *step.near_misses))
+    held = _held_at(proxy, wire.dst_ip, wire.dst_port)
+    if not held:
+        return step
+    instead = (f"Envoy serves this port with `{step.matched}`" if step.matched
+               else "no active listener serves this port")
+    names = ", ".join(f"`{name}`" for name in dict.fromkeys(r.name for r in held))
+    return Step(step.kind, step.matched, f"{step.reason} (not in use for this address: {names}, see the near misses)",
+                step.path, not_serving_misses(held, instead) + step.near_misses, step.raw)
 
 
 def _near_misses(listeners: list[Resource], wire: Wire, chosen: Resource | None) -> tuple[NearMiss, ...]:
@@ -127,9 +169,31 @@ def select_listener(proxy: ConfigDump, wire: Wire, entry: str) -> tuple[Resource
     entry: ``outbound`` (the app's connection, intercepted to 15001), ``inbound`` (a connection to the pod,
     intercepted to 15006) or ``direct`` (a connection to a port the proxy binds, e.g. a gateway's 8080).
     """
+    resource, step = _select(proxy, wire, entry)
+    step = _with_held(step, proxy, wire)
+    unread = proxy.unread_notes()  # never silent: what reading the dump could not use, at each hop on it
+    if unread:
+        more = f" and {len(unread) - 3} more" if len(unread) > 3 else ""
+        step = replace(step, reason=f"{step.reason} (note: {'; '.join(unread[:3])}{more})")
+    return resource, step
+
+
+def _select(proxy: ConfigDump, wire: Wire, entry: str) -> tuple[Resource | None, Step]:
     listeners = list(proxy.active_listeners())
     dst = f"{wire.dst_ip}:{wire.dst_port}"
     arrival = _entry_listener(listeners, entry) if entry in ("outbound", "inbound") else None
+    held = _held_entry(proxy, entry) if arrival is None and entry in ("outbound", "inbound") else []
+    if held:
+        port = _ENTRIES[entry][1]
+        who = "the app's" if entry == "outbound" else "the inbound"
+        return None, Step("listener", None, f"iptables sends {who} connection to port {port}, but no active listener "
+                                            f"is there: listener `{held[0].name}` {why_not_serving(held[0])}; the "
+                                            "connection is refused", held[0].path,
+                          not_serving_misses(held, f"Envoy has no other listener on port {port}"))
+    if not proxy.listeners and proxy.bootstrap is None:  # a partial dump: routes without their listeners
+        assumed = assumed_listener(proxy, wire)
+        if assumed is not None:
+            return assumed
     if arrival is None:
         bound = find_bound_listener(listeners, wire.dst_ip, wire.dst_port, bound_only=True)
         if bound is None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from envoyscope.engine.not_serving import not_serving_misses, why_not_serving
 from envoyscope.engine.steps import Step
 from envoyscope.model.dump import ConfigDump
 
@@ -126,10 +127,13 @@ def _hcm(typed: dict[str, Any], proxy: ConfigDump, path: str, tls: bool, notes: 
     if rds:
         name = str(rds.get("route_config_name", ""))
         resource = proxy.route_config(name)
-        where = "is in the dump" if resource is not None else "is NOT in the dump"
+        held = proxy.not_serving("route_config", name) if resource is None else ()
+        where = "is in the dump" if resource is not None else (
+            f"is in the dump but not in use: it {why_not_serving(held[0])}" if held else "is NOT in the dump")
         reason = f"http_connection_manager takes routes from RDS `{name}`, which {where}"
+        misses = not_serving_misses(held, "Envoy has no route configuration of that name: 404 (NR)")
         return NetworkAction("http", Step("network_filter", "http_connection_manager", _with(reason, notes), path,
-                                          raw=typed), terminates_tls=tls, route_config_name=name,
+                                          misses, raw=typed), terminates_tls=tls, route_config_name=name,
                              route_config=resource.raw if resource else None, hcm=typed, notes=tuple(notes))
     if isinstance(typed.get("route_config"), dict):
         config = typed["route_config"]

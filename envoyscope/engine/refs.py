@@ -28,6 +28,7 @@ class Node:
     raw: dict[str, Any]
     path: str
     state: str = ""
+    problem: str = ""  # why Envoy does not use it as dumped: "rejected by Envoy: …", "warming", …; '' when it does
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +42,8 @@ class Link:
 
 
 def node_of(resource: Resource) -> Node:
-    return Node(resource.kind, resource.name, resource.raw, resource.path, resource.state)
+    problem = "" if resource.serving and not resource.error_details else resource.status_text()
+    return Node(resource.kind, resource.name, resource.raw, resource.path, resource.state, problem)
 
 
 def links(dump: ConfigDump, node: Node) -> list[Link]:

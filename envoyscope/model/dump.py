@@ -15,6 +15,11 @@ from envoyscope.model.clusters_status import ClustersStatus
 from envoyscope.model.identity import Identity
 
 KINDS = ("listener", "cluster", "route_config", "scoped_route", "endpoint", "secret", "ecds")
+# States in which Envoy uses a resource; warming, draining and rejected ones are held but serve nothing.
+SERVING_STATES = frozenset({"static", "dynamic_active", "dynamic", "inline"})
+# The words every note about a part of the input that could not be read has (`ConfigDump.unread_notes`).
+UNREAD = "not read by envoyscope"
+_STATUS = {"dynamic_warming": "warming", "dynamic_draining": "draining", "rejected": "rejected"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +27,10 @@ class Resource:
     """One xDS resource as the proxy holds it.
 
     state: ``static``, ``dynamic_active``, ``dynamic_warming``, ``dynamic_draining`` (listeners),
-    ``dynamic`` (routes, endpoints), ``inline`` (a route config inside an HCM).
+    ``dynamic`` (routes, endpoints), ``inline`` (a route config inside an HCM), ``rejected`` (Envoy refused it
+    and holds no accepted version: ``raw`` is the ``failed_configuration`` of ``error_state``).
+    error_state: Envoy's ``UpdateFailureState`` (``failed_configuration``, ``last_update_attempt``, ``details``)
+    when the last update of this resource was rejected; a serving resource with one is the previous version.
     path: the JSON path of ``raw`` in the input, e.g. ``configs[1].dynamic_active_clusters[3].cluster``.
     """
 
@@ -34,6 +42,31 @@ class Resource:
     version_info: str = ""
     last_updated: str = ""
     error_state: dict[str, Any] | None = None
+
+    @property
+    def serving(self) -> bool:
+        """Whether Envoy uses this resource (static or active), as opposed to warming, draining or rejected."""
+        return self.state in SERVING_STATES
+
+    @property
+    def status(self) -> str:
+        """``active``, ``warming``, ``draining`` or ``rejected``."""
+        return _STATUS.get(self.state, "active")
+
+    @property
+    def error_details(self) -> str:
+        """Envoy's reason for rejecting the last update, on one line ('' when none was rejected)."""
+        if not isinstance(self.error_state, dict):
+            return ""
+        return " ".join(str(self.error_state.get("details") or "no details").split())
+
+    def status_text(self) -> str:
+        """The status with Envoy's words: ``rejected by Envoy: …``, ``active; the last update was rejected: …``."""
+        if self.state == "rejected":
+            return f"rejected by Envoy: {self.error_details}"
+        if self.error_details:
+            return f"{self.status}; Envoy rejected its last update: {self.error_details}"
+        return self.status
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +94,9 @@ class ConfigDump:
 
     def __post_init__(self) -> None:
         for kind in KINDS:
-            for resource in self.of_kind(kind):
-                # The first of a name wins: active before warming, as Envoy serves the active one.
+            resources = self.of_kind(kind)
+            # The first of a name wins, serving ones before the others, as Envoy serves the active one.
+            for resource in [r for r in resources if r.serving] + [r for r in resources if not r.serving]:
                 self._index.setdefault((kind, resource.name), resource)
 
     def of_kind(self, kind: str) -> tuple[Resource, ...]:
@@ -77,17 +111,27 @@ class ConfigDump:
         }[kind]
 
     def get(self, kind: str, name: str) -> Resource | None:
-        """The resource of that kind and name (the active one when several states hold it)."""
+        """The resource of that kind and name (the serving one when several states hold it), to show."""
         return self._index.get((kind, name))
 
+    def serving(self, kind: str, name: str) -> Resource | None:
+        """The resource of that kind and name that Envoy uses; None when it is only warming, draining or rejected."""
+        resource = self._index.get((kind, name))
+        return resource if resource is not None and resource.serving else None
+
+    def not_serving(self, kind: str, name: str | None = None) -> tuple[Resource, ...]:
+        """The warming, draining and rejected resources of that kind (and name), in dump order."""
+        return tuple(r for r in self.of_kind(kind) if not r.serving and (name is None or r.name == name))
+
     def listener(self, name: str) -> Resource | None:
-        return self.get("listener", name)
+        return self.serving("listener", name)
 
     def cluster(self, name: str) -> Resource | None:
-        return self.get("cluster", name)
+        """The cluster Envoy routes to: a warming or rejected cluster is not there yet (a route to it gets NC)."""
+        return self.serving("cluster", name)
 
     def route_config(self, name: str) -> Resource | None:
-        return self.get("route_config", name)
+        return self.serving("route_config", name)
 
     def endpoint(self, cluster_name: str) -> Resource | None:
         """The ClusterLoadAssignment EDS gave a cluster (by its service name)."""
@@ -110,12 +154,16 @@ class ConfigDump:
                         yield Resource(
                             kind="route_config",
                             name=str(config.get("name", "")),
-                            state="inline",
+                            state="inline" if listener.serving else listener.state,  # a rejected one's too
                             raw=config,
                             path=f"{listener.path}.{where}.filters[{findex}].typed_config.route_config",
                             version_info=listener.version_info,
                             last_updated=listener.last_updated,
                         )
+
+    def unread_notes(self) -> tuple[str, ...]:
+        """The notes saying a part of the input could not be read (an unknown section, field or entry)."""
+        return tuple(note for note in self.notes if UNREAD in note)
 
     def has(self, section: str) -> bool:
         """Whether the input held that section at all (e.g. ``clusters``), as opposed to holding none."""

@@ -68,19 +68,41 @@ def identity_from_bootstrap(bootstrap: dict[str, Any] | None) -> Identity:
         instance_ips=ips,
         istio_version=str(metadata.get("ISTIO_VERSION", "")),
         istio_proxy_sha=str(metadata.get("ISTIO_PROXY_SHA", "")).removeprefix("istio-proxy:"),
-        envoy_version=envoy_version(node.get("user_agent_build_version")),
+        envoy_version=envoy_version(node.get("user_agent_build_version"), node.get("build_version")),
         mesh_id=str(metadata.get("MESH_ID", "")),
         cluster_id=str(metadata.get("CLUSTER_ID", "")),
         labels=label_items,
     )
 
 
-def envoy_version(build: Any) -> str:
-    """``1.18.3/Clean/RELEASE/BoringSSL``, as Envoy prints its own version (0.0.0 when the node has none)."""
+def envoy_version(build: Any, old_build: Any = None) -> str:
+    """``1.18.3/Clean/RELEASE/BoringSSL``, as Envoy prints its own version (0.0.0 when the node has none).
+
+    ``old_build``: Envoy <= 1.16's ``build_version`` string, ``<sha>/<version>/<status>/<type>/<ssl>``, read when
+    the node has no ``user_agent_build_version``."""
     if not isinstance(build, dict):
-        return "0.0.0"
+        sha, _, rest = str(old_build or "").partition("/")
+        return rest if rest and len(sha) >= 7 else "0.0.0"
     version = build.get("version") or {}
     number = f"{version.get('major_number', 0)}.{version.get('minor_number', 0)}.{version.get('patch', 0)}"
     meta = build.get("metadata") or {}
     tail = [str(meta[key]) for key in ("revision.status", "build.type", "ssl.version") if key in meta]
     return "/".join([number, *tail])
+
+
+def identity_without_bootstrap(listeners: list[dict[str, Any]]) -> tuple[Identity, str]:
+    """Who a proxy is when its dump has no bootstrap (istioctl's lists, listener-only dumps): a sidecar when a
+    listener hands connections over by original destination (Istio's ``virtualOutbound``), else plain Envoy.
+
+    Returns the identity and a sentence saying why, for the dump's notes ('' when nothing was inferred).
+    """
+    for raw in listeners:
+        value = raw.get("use_original_dst")
+        if isinstance(value, dict):  # BoolValue written as {"value": true}
+            value = value.get("value")
+        if value is True and raw.get("traffic_direction") != "INBOUND":
+            name = str(raw.get("name") or "?")
+            return Identity(proxy_type="sidecar"), (
+                f"no bootstrap: taken as a sidecar, as listener {name} has use_original_dst (Istio's virtual "
+                "outbound listener); traces start there")
+    return Identity(), ""

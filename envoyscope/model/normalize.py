@@ -14,6 +14,8 @@ import re
 from functools import lru_cache
 from typing import Any
 
+from envoyscope.model.deprecated import has_deprecated, upgrade_deprecated
+
 _CAMEL = re.compile(r"^[a-z][a-z0-9]*[A-Z][A-Za-z0-9]*$")
 _UPPER = re.compile(r"([A-Z])")
 
@@ -192,6 +194,9 @@ def normalize_resource(resource: Any, camel: bool | None = None) -> Any:
         return resource
     if camel or (camel is None and has_camel_keys(resource)):
         resource = to_snake_case(resource)
-    if is_v2(resource) or "tls_context" in resource or "hosts" in resource:
+    deprecated = has_deprecated(resource)
+    if deprecated:
+        resource = upgrade_deprecated(resource)
+    if deprecated or is_v2(resource) or "tls_context" in resource or "hosts" in resource:
         resource = upgrade_v2(resource)
     return resource

@@ -11,9 +11,10 @@ from typing import Any
 
 from envoyscope.errors import DumpFormatError
 from envoyscope.model.clusters_status import ClustersStatus, clusters_status_from_json
-from envoyscope.model.dump import ConfigDump, Resource
-from envoyscope.model.identity import Identity, identity_from_bootstrap
-from envoyscope.model.normalize import has_camel_keys, normalize_resource, snake, to_snake_case
+from envoyscope.model.deprecated import has_deprecated, upgrade_deprecated
+from envoyscope.model.dump import UNREAD, ConfigDump, Resource
+from envoyscope.model.identity import identity_from_bootstrap, identity_without_bootstrap
+from envoyscope.model.normalize import has_camel_keys, normalize_resource, snake, to_snake_case, upgrade_v2
 from envoyscope.model.shape import describe as _describe
 from envoyscope.model.shape import shape_problem
 
@@ -53,6 +54,9 @@ _SECTION_NAMES = {
 }
 _LISTENER_STATES = (("active_state", "dynamic_active"), ("warming_state", "dynamic_warming"),
                     ("draining_state", "dynamic_draining"))
+_V2ALPHA_LISTENERS = (("dynamic_active_listeners", "dynamic_active"), ("dynamic_warming_listeners", "dynamic_warming"),
+                      ("dynamic_draining_listeners", "dynamic_draining"))
+_KIND_WORDS = {"route_config": "route configuration", "scoped_route": "scoped route", "ecds": "extension config"}
 _FIELD_BY_KIND = {
     "listener": "listeners",
     "cluster": "clusters",
@@ -138,6 +142,8 @@ class _Builder:
         if kind == "BootstrapConfigDump":
             bootstrap = self.expect_dict(section.get("bootstrap", {}), f"{path}.bootstrap")
             self.bootstrap = to_snake_case(bootstrap) if has_camel_keys(bootstrap, 2000) else bootstrap
+            if has_deprecated(self.bootstrap):  # Envoy 1.14-1.16: hidden_envoy_deprecated_hosts, _build_version
+                self.bootstrap = upgrade_v2(upgrade_deprecated(self.bootstrap))
             self.expect_shape(self.bootstrap, "bootstrap", f"{path}.bootstrap")
         elif kind == "ListenersConfigDump":
             self.listeners(section, path)
@@ -149,21 +155,28 @@ class _Builder:
                 for index, entry in enumerate(entries):
                     where = f"{path}.{key}[{index}]"
                     entry = _snake_keys(self.expect_dict(entry, where))
+                    if inner not in entry and isinstance(entry.get("error_state"), dict):
+                        self.rejected(res_kind, entry, where)
+                        continue
                     if inner not in entry:
                         if res_kind == "secret" and state == "dynamic_warming":
                             entry = {**entry, inner: {"name": entry.get("name", "")}}
                         else:
                             raise self.fail(where, f"entry has no `{inner}`")
                     self.add(res_kind, entry[inner], f"{where}.{inner}", state, entry)
+            self.unread_keys(section, path, {key for key, *_ in _SECTIONS[kind]})
         else:
-            self.notes.append(f"{path}: section {section.get('@type', '?')} is not one envoyscope reads; kept as is")
+            self.notes.append(f"{path}: section {section.get('@type', '?')} is {UNREAD}; kept as is")
 
     def listeners(self, section: Doc, path: str) -> None:
         static = self.expect_list(section.get("static_listeners", []), f"{path}.static_listeners")
         for index, entry in enumerate(static):
             where = f"{path}.static_listeners[{index}]"
             entry = _snake_keys(self.expect_dict(entry, where))
-            self.add("listener", entry.get("listener"), f"{where}.listener", "static", entry)
+            if "listener" not in entry and ("address" in entry or "filter_chains" in entry):
+                self.add("listener", entry, where, "static")  # Envoy <= 1.8 listed bare listeners
+            else:
+                self.add("listener", entry.get("listener"), f"{where}.listener", "static", entry)
         dynamic = self.expect_list(section.get("dynamic_listeners", []), f"{path}.dynamic_listeners")
         for index, entry in enumerate(dynamic):
             where = f"{path}.dynamic_listeners[{index}]"
@@ -176,9 +189,42 @@ class _Builder:
                              {**inner, "error_state": entry.get("error_state"), "name": entry.get("name")})
                     held = True
             if not held and isinstance(entry.get("error_state"), dict):
-                details = " ".join(str(entry["error_state"].get("details", "no details")).split())
-                name = entry.get("name") or (entry["error_state"].get("failed_configuration") or {}).get("name", "?")
-                self.notes.append(f"listener {name} was rejected by Envoy: {details}")
+                self.rejected("listener", entry, where)
+            elif not held:
+                self.notes.append(f"{where}: listener {entry.get('name') or '?'} has no active, warming or draining "
+                                  f"state nor error_state: {UNREAD}")
+        # v2alpha ListenersConfigDump (Envoy <= 1.12): one list per state, entries {version_info, listener, …}
+        for key, state in _V2ALPHA_LISTENERS:
+            for index, entry in enumerate(self.expect_list(section.get(key, []), f"{path}.{key}")):
+                where = f"{path}.{key}[{index}]"
+                entry = _snake_keys(self.expect_dict(entry, where))
+                self.add("listener", entry.get("listener"), f"{where}.listener", state, entry)
+        self.unread_keys(section, path, {"static_listeners", "dynamic_listeners", *dict(_V2ALPHA_LISTENERS)})
+
+    def rejected(self, kind: str, entry: Doc, where: str) -> None:
+        """A resource Envoy refused and holds no accepted version of: kept, state ``rejected``, with Envoy's words."""
+        error = entry["error_state"]
+        failed = error.get("failed_configuration")
+        path = f"{where}.error_state.failed_configuration"
+        raw = normalize_resource(failed, camel=self.camel) if isinstance(failed, dict) else {}
+        name = str(entry.get("name") or _kind_name(raw, kind) or "?")
+        if shape_problem(raw, kind) is not None:
+            self.notes.append(f"{path}: the configuration Envoy rejected is malformed: {UNREAD}; only its name is kept")
+            raw = {}
+        if not raw.get("name") and kind != "endpoint":
+            raw = {**raw, "name": name}
+        self.found[_FIELD_BY_KIND[kind]].append(Resource(
+            kind=kind, name=name, state="rejected", raw=raw, path=path if isinstance(failed, dict) else where,
+            version_info=str(entry.get("version_info", "")),
+            last_updated=str(error.get("last_update_attempt", "")), error_state=error))
+        details = " ".join(str(error.get("details") or "no details").split())
+        self.notes.append(f"{_KIND_WORDS.get(kind, kind)} {name} was rejected by Envoy: {details}")
+
+    def unread_keys(self, section: Doc, path: str, known: set[str]) -> None:
+        """Say which lists of a section envoyscope does not read, rather than drop them silently."""
+        for key, value in section.items():
+            if key not in known and key not in ("@type", "version_info", "last_updated") and value:
+                self.notes.append(f"{path}.{key}: a field of {section.get('@type', '?')} {UNREAD}; ignored")
 
     def scoped_routes(self, section: Doc, path: str) -> None:
         for key, state in (("inline_scoped_route_configs", "static"), ("dynamic_scoped_route_configs", "dynamic")):
@@ -200,13 +246,18 @@ class _Builder:
             if "endpoints" not in self.sections and eds:
                 notes.append("the dump was taken without ?include_eds: endpoints of EDS clusters are unknown "
                              "(add /clusters output, or capture /config_dump?include_eds)")
+        if self.bootstrap:
+            identity = identity_from_bootstrap(self.bootstrap)
+        else:
+            identity, why = identity_without_bootstrap([r.raw for r in self.found["listeners"] if r.serving])
+            notes += [why] if why else []
         return ConfigDump(
             source=self.source,
-            identity=identity_from_bootstrap(self.bootstrap) if self.bootstrap else Identity(),
+            identity=identity,
             bootstrap=self.bootstrap,
             clusters_status=self.status,
             sections=frozenset(self.sections - {"configs"}),
-            notes=tuple(notes),
+            notes=tuple(dict.fromkeys(notes)),
             listeners=fields["listeners"],
             clusters=fields["clusters"],
             route_configs=fields["route_configs"],

@@ -113,6 +113,9 @@ class DetailScreen(Screen[None]):
         state = f"{node.state} · " if node.state else ""
         yield Label(Text.assemble((title, "bold"), "  ", (f"{self.dump.identity.name} · {state}{node.path}", "dim")),
                     id="detail-title")
+        if node.problem:  # rejected, warming, draining: Envoy does not use what is shown below (Envoy's words)
+            yield Label(Text.assemble(("not in use: " if not node.problem.startswith("active") else "", "bold red"),
+                                      (node.problem, "red")), id="detail-problem")
         with Horizontal():
             with VerticalScroll(id="detail-yaml"):
                 yield Label(Text("decoding…", "dim"), id="detail-typed")

@@ -40,7 +40,7 @@ def test_parse_subset_key(name: str, expected: tuple) -> None:
     assert tuple(parse_subset_key(name)) == expected
 
 
-def _clusters_dump():  # type: ignore[no-untyped-def]
+def _clusters_dump(*, warming: bool = True):  # type: ignore[no-untyped-def]
     return config_dump(
         clusters=[
             {"name": "outbound|9080|v2|reviews.shop.svc.cluster.local", "type": "EDS", "metadata": DR,
@@ -57,28 +57,32 @@ def _clusters_dump():  # type: ignore[no-untyped-def]
             {"name": "custom", "cluster_type": {"name": "envoy.clusters.aggregate"}},
         ],
         static_clusters=[{"name": "BlackHoleCluster", "type": "STATIC"}],
-        warming_clusters=[{"name": "outbound|1||warming.local", "type": "EDS"}],
+        warming_clusters=[{"name": "outbound|1||warming.local", "type": "EDS"}] if warming else [],
     )
 
 
 def test_clusters_columns_order_and_notes() -> None:
+    """The warming cluster is shown (istioctl leaves it out): a STATE column says which is which."""
     table = summarize(_clusters_dump(), "clusters")
-    assert table.columns == ("SERVICE FQDN", "PORT", "SUBSET", "DIRECTION", "TYPE", "DESTINATION RULE")
+    assert table.columns == ("SERVICE FQDN", "PORT", "SUBSET", "DIRECTION", "TYPE", "DESTINATION RULE", "STATE")
     assert [row.cells for row in table.rows] == [
-        ("", "9080", "-", "inbound", "ORIGINAL_DST", "<unknown>"),
-        ("BlackHoleCluster", "-", "-", "-", "STATIC", ""),
-        ("api.example.com", "443", "-", "outbound", "STRICT_DNS", ""),
-        ("custom", "-", "-", "-", "STATIC", ""),
-        ("mtls-out", "-", "-", "-", "STATIC", ""),
-        ("reviews.shop.svc.cluster.local", "9080", "v1", "outbound", "EDS", ""),
-        ("reviews.shop.svc.cluster.local", "9080", "v2", "outbound", "EDS", "rv.shop"),
+        ("", "9080", "-", "inbound", "ORIGINAL_DST", "<unknown>", "ACTIVE"),
+        ("BlackHoleCluster", "-", "-", "-", "STATIC", "", "ACTIVE"),
+        ("api.example.com", "443", "-", "outbound", "STRICT_DNS", "", "ACTIVE"),
+        ("custom", "-", "-", "-", "STATIC", "", "ACTIVE"),
+        ("mtls-out", "-", "-", "-", "STATIC", "", "ACTIVE"),
+        ("reviews.shop.svc.cluster.local", "9080", "v1", "outbound", "EDS", "", "ACTIVE"),
+        ("reviews.shop.svc.cluster.local", "9080", "v2", "outbound", "EDS", "rv.shop", "ACTIVE"),
+        ("warming.local", "1", "-", "outbound", "EDS", "", "WARMING"),
     ]
     assert table.rows[0].ref == ("cluster", "inbound|9080||")
-    assert table.notes == ("1 warming cluster(s) not shown (Envoy does not use them yet)",)
+    assert table.notes == ()
+    without_warming = summarize(_clusters_dump(warming=False), "clusters")  # nothing but active: istioctl's columns
+    assert without_warming.columns == table.columns[:-1] and len(without_warming.rows) == 7
 
 
 def test_clusters_wide_tls_column() -> None:
-    table = summarize(_clusters_dump(), "clusters", wide=True)
+    table = summarize(_clusters_dump(warming=False), "clusters", wide=True)
     tls = {row.ref[1]: row.cells[-1] for row in table.rows if row.ref}
     assert table.columns[-1] == "TLS"
     assert tls == {
@@ -98,7 +102,8 @@ def test_clusters_wide_tls_column() -> None:
     (Filters(subset="v2"), 1),
     (Filters(direction="inbound"), 1),
     (Filters(fqdn="reviews", subset="v1", port=9080, direction="outbound"), 1),
-    (Filters(port=1), 0),
+    (Filters(port=1), 1),  # the warming cluster, shown with its STATE
+    (Filters(port=2), 0),
 ])
 def test_cluster_filters(filters: Filters, expected: int) -> None:
     assert len(summarize(_clusters_dump(), "clusters", filters).rows) == expected

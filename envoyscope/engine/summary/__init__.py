@@ -20,6 +20,7 @@ from envoyscope.engine.summary.listeners import summarize_listeners
 from envoyscope.engine.summary.routes import selected as selected_routes
 from envoyscope.engine.summary.routes import summarize_routes
 from envoyscope.engine.summary.secrets import summarize_secrets
+from envoyscope.engine.summary.states import resource_json
 from envoyscope.engine.summary.types import NO_FILTERS, Filters, Row, Table
 from envoyscope.model.certs import redact
 from envoyscope.model.dump import ConfigDump
@@ -69,11 +70,11 @@ def selected_resources(dump: ConfigDump, kind: str, filters: Filters | None = No
     """The JSON ``-o json|yaml`` prints: the raw resources the summary shows (filters applied), keys redacted."""
     filters = filters or NO_FILTERS
     if kind == "clusters":
-        data: Any = [c.raw for c in selected_clusters(dump, filters)]
+        data: Any = [resource_json(c) for c in selected_clusters(dump, filters)]
     elif kind == "listeners":
-        data = [lst.raw for lst in selected_listeners(dump, filters)]
+        data = [resource_json(lst) for lst in selected_listeners(dump, filters)]
     elif kind == "routes":
-        data = [r.raw for r in selected_routes(dump, filters)]
+        data = [resource_json(r) for r in selected_routes(dump, filters)]
     elif kind == "endpoints":
         data = endpoint_json(dump, filters)
     elif kind == "secrets":

@@ -1,9 +1,10 @@
 """The clusters summary: ``SERVICE FQDN  PORT  SUBSET  DIRECTION  TYPE  DESTINATION RULE`` as istioctl prints it.
 
-Like ``istioctl proxy-config clusters``: dynamic active clusters then static ones (warming clusters are left out
-and counted in a note), sorted by service host, subset, port and direction. An Istio name (three ``|`` or more)
-is split into its parts; any other name is shown whole with ``-`` in the Istio columns. ``-o wide`` adds the
-TLS the cluster originates: plaintext, SIMPLE, MUTUAL, ISTIO_MUTUAL, or auto-mTLS when Istio's
+Like ``istioctl proxy-config clusters``: dynamic active clusters then static ones, then (unlike istioctl) the
+warming and rejected ones with a STATE column (`envoyscope.engine.summary.states`), sorted by service host,
+subset, port and direction. An Istio name (three ``|`` or more) is split into its parts; any other name is
+shown whole with ``-`` in the Istio columns. ``-o wide`` adds the TLS the cluster originates: plaintext,
+SIMPLE, MUTUAL, ISTIO_MUTUAL, or auto-mTLS when Istio's
 ``transport_socket_matches`` choose by the endpoint's ``tlsMode`` label. ``istio_config=True`` (``-o wide`` on the
 command line) adds ISTIO CONFIG before TLS: every Istio object the cluster's ``istio`` metadata names, by kind
 (``ServiceEntry/httpbin.org.default``, ``DestinationRule/…``), or what an Istio special cluster is
@@ -23,6 +24,7 @@ from envoyscope.engine.summary._common import (
     sort_key_by_subset,
     text,
 )
+from envoyscope.engine.summary.states import STATE_COLUMN, shows_state, state_cell
 from envoyscope.engine.summary.types import Filters, Row, Table
 from envoyscope.engine.tls import describe_socket
 from envoyscope.model.dump import ConfigDump, Resource
@@ -46,6 +48,7 @@ def selected(dump: ConfigDump, filters: Filters) -> list[Resource]:
     """The clusters istioctl would show, in its order."""
     shown = [c for c in dump.clusters if c.state == "dynamic_active"]
     shown += [c for c in dump.clusters if c.state == "static"]
+    shown += [c for c in dump.clusters if not c.serving]  # warming and rejected ones: with a STATE
     shown = [c for c in shown if matches(c.name, filters)]
     shown.sort(key=lambda c: sort_key_by_subset(c.name))
     return shown
@@ -86,10 +89,12 @@ def describe_istio_config(raw: dict[str, Any], name: str) -> str:
 
 def summarize_clusters(dump: ConfigDump, filters: Filters, *, wide: bool = False, named: bool = False,
                        istio_config: bool = False) -> Table:
+    shown = selected(dump, filters)
+    state = shows_state(shown)
     columns = ((("NAME",) if named else ()) + COLUMNS + (("ISTIO CONFIG",) if istio_config else ())
-               + (("TLS",) if wide else ()))
+               + (("TLS",) if wide else ()) + ((STATE_COLUMN,) if state else ()))
     rows = []
-    for cluster in selected(dump, filters):
+    for cluster in shown:
         with reading(dump.source, cluster):
             raw = cluster.raw
             name = cluster.name
@@ -105,11 +110,10 @@ def summarize_clusters(dump: ConfigDump, filters: Filters, *, wide: bool = False
                 cells += (describe_istio_config(raw, name),)
             if wide:
                 cells += (describe_tls(raw),)
+            if state:
+                cells += (state_cell(cluster),)
         rows.append(Row(cells, ("cluster", name)))
     notes = []
     if not dump.has("clusters"):
         notes.append("no clusters section in this dump")
-    warming = sum(1 for c in dump.clusters if c.state == "dynamic_warming")
-    if warming:
-        notes.append(f"{warming} warming cluster(s) not shown (Envoy does not use them yet)")
     return Table("clusters", columns, tuple(rows), tuple(notes))

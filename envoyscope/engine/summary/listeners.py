@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from envoyscope.engine.summary._common import describe_match, obj, reading, seq, string_values, text
+from envoyscope.engine.summary.states import STATE_COLUMN, shows_state, state_cell
 from envoyscope.engine.summary.types import Filters, Row, Table
 from envoyscope.model.dump import ConfigDump, Resource
 from envoyscope.model.names import describe_sni
@@ -188,15 +189,18 @@ def _match_all_cluster(route_config: dict[str, Any]) -> str:
 def selected(dump: ConfigDump, filters: Filters) -> list[Resource]:
     shown = [lst for lst in dump.listeners if lst.state == "dynamic_active"]
     shown += [lst for lst in dump.listeners if lst.state == "static"]
+    shown += [lst for lst in dump.listeners if not lst.serving]  # rejected, warming, draining: with a STATE
     shown = [lst for lst in shown if matches(lst.raw, filters)]
     shown.sort(key=lambda lst: (listener_port(lst.raw), listener_address(lst.raw), listener_type(lst.raw)))
     return shown
 
 
 def summarize_listeners(dump: ConfigDump, filters: Filters, *, wide: bool = False, named: bool = False) -> Table:
-    columns = (("NAME",) if named else ()) + COLUMNS + (("CHAIN",) if wide else ())
+    shown = selected(dump, filters)
+    state = shows_state(shown)
+    columns = (("NAME",) if named else ()) + COLUMNS + (("CHAIN",) if wide else ()) + ((STATE_COLUMN,) if state else ())
     rows = []
-    for listener in selected(dump, filters):
+    for listener in shown:
         with reading(dump.source, listener):
             raw = listener.raw
             addresses = ",".join([listener_address(raw), *additional_addresses(raw)])
@@ -205,17 +209,18 @@ def summarize_listeners(dump: ConfigDump, filters: Filters, *, wide: bool = Fals
                        describe_destination(seq(c.get("filters"))),
                        text(c.get("name"))) for c in filter_chains(raw)]
             chains.sort(key=lambda chain: chain[1], reverse=True)
-            for match, destination, chain_name in chains:
+            if not chains and not listener.serving:  # a rejected listener may hold only its name: one row
+                chains = [("-", "-", "")]
+            for index, (match, destination, chain_name) in enumerate(chains):
                 cells: tuple[str, ...] = (addresses, port, match, destination)
                 if named:
                     cells = (f"listener/{listener.name}",) + cells
                 if wide:
                     cells += (chain_name,)
+                if state:  # Envoy's words once per listener, on its first line
+                    cells += (state_cell(listener) if index == 0 else state_cell(listener).split(":", 1)[0],)
                 rows.append(Row(cells, ("listener", listener.name)))
     notes = []
     if not dump.has("listeners"):
         notes.append("no listeners section in this dump")
-    others = sum(1 for lst in dump.listeners if lst.state in ("dynamic_warming", "dynamic_draining"))
-    if others:
-        notes.append(f"{others} warming or draining listener(s) not shown")
     return Table("listeners", columns, tuple(rows), tuple(notes))

@@ -20,6 +20,7 @@ from envoyscope.engine.summary._common import (
     seq,
     text,
 )
+from envoyscope.engine.summary.states import STATE_COLUMN, shows_state, state_cell
 from envoyscope.engine.summary.types import Filters, Row, Table
 from envoyscope.model.dump import ConfigDump, Resource
 from envoyscope.model.names import PASSTHROUGH
@@ -126,14 +127,18 @@ def _weight(value: Any) -> int:
 def selected(dump: ConfigDump, filters: Filters) -> list[Resource]:
     shown = [r for r in dump.route_configs if r.state == "dynamic"]
     shown += [r for r in dump.route_configs if r.state == "static"]
+    shown += [r for r in dump.route_configs if r.state == "rejected"]
     shown = order_like_istioctl(shown)
     return [r for r in shown if not filters.name or r.name == filters.name]
 
 
 def summarize_routes(dump: ConfigDump, filters: Filters, *, wide: bool = False, named: bool = False) -> Table:
-    columns = COLUMNS + (("CLUSTER",) if wide else ())
+    shown = selected(dump, filters)
+    state = shows_state(shown)
+    columns = COLUMNS + (("CLUSTER",) if wide else ()) + ((STATE_COLUMN,) if state else ())
     rows = []
-    for config in selected(dump, filters):
+    for config in shown:
+        tail = (state_cell(config),) if state else ()
         with reading(dump.source, config):
             name = f"route/{config.name}" if named else config.name
             for vhost in seq(config.raw.get("virtual_hosts")):
@@ -149,10 +154,13 @@ def summarize_routes(dump: ConfigDump, filters: Filters, *, wide: bool = False, 
                     cells: tuple[str, ...] = (name, vhost_name, domains,
                                               describe_match_wide(match) if wide else describe_match(match),
                                               describe_management(route))
-                    rows.append(Row(cells + ((describe_action(route),) if wide else ()),
+                    rows.append(Row(cells + ((describe_action(route),) if wide else ()) + tail,
                                     ("route_config", config.name)))
                 if not routes:
                     cells = (name, vhost_name, domains, "/*", "404")
-                    rows.append(Row(cells + (("",) if wide else ()), ("route_config", config.name)))
+                    rows.append(Row(cells + (("",) if wide else ()) + tail, ("route_config", config.name)))
+            if not seq(config.raw.get("virtual_hosts")) and not config.serving:
+                rows.append(Row((name, "-", "-", "-", "-") + (("",) if wide else ()) + tail,
+                                ("route_config", config.name)))
     notes = [] if dump.has("routes") else ["no routes section in this dump"]
     return Table("routes", columns, tuple(rows), tuple(notes))
