@@ -57,3 +57,13 @@ def test_egress_reports_in_every_format(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "audit.json").read_text())["proxies"]
     bad = run_cli(REPO, "egress", str(SAMPLES / "egress-gateway-http"), "--report", str(tmp_path / "a.txt"))
     assert bad.returncode == 2 and not (tmp_path / "a.txt").exists()
+
+
+def test_every_finding_code_is_in_the_readme() -> None:
+    from envoyscope.engine.egress.findings import CODES
+
+    readme = (REPO / "README.md").read_text()
+    table = readme.split("`check` runs every detector", 1)[1].split("\n### ", 1)[0]
+    documented = {code.strip("` ") for line in table.splitlines() if line.startswith("| `")
+                  for code in line.split("|")[1].split(",")}
+    assert documented == set(CODES), documented ^ set(CODES)
