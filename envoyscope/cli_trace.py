@@ -49,6 +49,9 @@ def register(sub: Any) -> None:
                         help="treat IP as proxy NAME when an endpoint points there")
     parser.add_argument("--random-value", type=int, default=0,
                         help="the random number Envoy would draw (weighted clusters, runtime fractions)")
+    parser.add_argument("--expect", action="append", default=[], metavar="KEY=VALUE",
+                        help="exit 1 unless the trace meets it: exit=egress_gateway|direct|passthrough|blocked|"
+                             "<outcome>, via=PROXY (a proxy crossed, by name prefix), outcome=KIND (repeatable)")
     parser.add_argument("-o", "--output", choices=("text", "json"), default="text")
     parser.add_argument("--report", metavar="FILE", help="also write a report (.md, .html or .json)")
     parser.add_argument("--redact", action="store_true",
@@ -67,8 +70,11 @@ def build_request(args: argparse.Namespace) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
+    from envoyscope.engine.expect import parse_expectations
     from envoyscope.engine.trace import trace
+
     request = build_request(args)
+    expectations = parse_expectations(args.expect)
     if args.report:
         from envoyscope.report.write import report_format
 
@@ -87,17 +93,29 @@ def run(args: argparse.Namespace) -> int:
         if malformed is None:
             raise
         raise malformed from exc
+    from envoyscope.engine.expect import broken_expectations, trace_findings
+
+    findings = trace_findings(result, dumps, proxy_ips)
+    broken = broken_expectations(result, expectations)
     if args.output == "json":
         import orjson
 
-        sys.stdout.write(orjson.dumps(result.to_json(), option=orjson.OPT_INDENT_2).decode() + "\n")
+        data = {**result.to_json(), "findings": [f.to_json() for f in findings]}
+        if expectations:
+            data["expectations"] = [{"expect": e, "met": why is None, "detail": why} for e, why in broken]
+        sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
         from envoyscope.report.trace_text import print_trace
 
         print_trace(result)
+        for finding in findings:
+            print(f"finding {finding.severity}: {finding.code}: {finding.detail}")
     if args.report:
         from envoyscope.report.write import write_report
 
         written = write_report(result, dumps, args.report, argv=["envoyscope", *sys.argv[1:]], redact=args.redact)
         print(f"report written to {written}", file=sys.stderr)
-    return 0
+    failed = [(e, why) for e, why in broken if why is not None]
+    for expectation, why in failed:
+        print(f"envoyscope: expectation {expectation} not met: {why}", file=sys.stderr)
+    return 1 if failed else 0

@@ -67,3 +67,20 @@ def test_every_finding_code_is_in_the_readme() -> None:
     documented = {code.strip("` ") for line in table.splitlines() if line.startswith("| `")
                   for code in line.split("|")[1].split(",")}
     assert documented == set(CODES), documented ^ set(CODES)
+
+
+def test_trace_expect_names_the_step_that_breaks_it() -> None:
+    folder = str(SAMPLES / "allow-any")
+    broken = run_cli(REPO, "trace", folder, "--to", "www.google.com:80", "--expect", "exit=egress_gateway")
+    assert broken.returncode == 1
+    assert "expectation exit=egress_gateway not met: the request exits passthrough" in broken.stderr
+    assert "cluster PassthroughCluster" in broken.stderr
+    assert "finding warning: plaintext_external" in broken.stdout  # the finding the traced request hits
+    met = run_cli(REPO, "trace", str(SAMPLES / "egress-gateway-http"), "--to", "httpbin.org:80",
+                  "--expect", "exit=egress_gateway", "--expect", "via=istio-egressgateway", "-o", "json")
+    assert met.returncode == 0, met.stderr
+    data = json.loads(met.stdout)
+    assert [e["met"] for e in data["expectations"]] == [True, True]
+    assert [f["code"] for f in data["findings"]] == ["plaintext_external"]
+    bad = run_cli(REPO, "trace", folder, "--to", "x.com:80", "--expect", "exit=sideways")
+    assert bad.returncode == 2 and bad.stdout == "" and "--expect" in bad.stderr
