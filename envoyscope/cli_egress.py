@@ -17,7 +17,6 @@ from envoyscope.cli_common import add_source_arguments, load_dumps, parse_proxy_
 
 if TYPE_CHECKING:
     from envoyscope.engine.egress.audit import EgressRow, ProxyAudit
-    from envoyscope.engine.egress.findings import Finding
 
 COLUMNS = ("HOST", "PORT", "PROTOCOL", "REQUEST", "EXIT", "VIA", "TLS", "FINDINGS")
 WIDE = ("ISTIO CONFIG", "NAMED BY")
@@ -122,28 +121,13 @@ def _ignored(args: argparse.Namespace) -> set[str]:
     return codes
 
 
-def all_findings(one: ProxyAudit) -> list[tuple[str, Finding]]:
-    """(where, finding) for the proxy's own findings and every row's, each finding once."""
-    out: list[tuple[str, Finding]] = [("", f) for f in one.findings]
-    for row in one.destinations:
-        where = f"{row.destination.host}:{row.destination.port}"
-        out += [(where, f) for f in row.findings]
-    seen: set[tuple[str, str]] = set()
-    unique = []
-    for where, finding in out:
-        if (finding.code, finding.detail) not in seen:
-            seen.add((finding.code, finding.detail))
-            unique.append((where, finding))
-    return unique
-
-
 def run_check(args: argparse.Namespace) -> int:
     ignored = _ignored(args)
     audits = _audits(args)
     failing = 0
     report = []
     for one in audits:
-        found = [(w, f) for w, f in all_findings(one) if f.code not in ignored]
+        found = [(w, f) for w, f in one.all_findings() if f.code not in ignored]
         failing += sum(1 for _, f in found if f.severity in ("warning", "error"))
         report.append((one, found))
     if args.output == "json":

@@ -40,6 +40,7 @@ class EnvoyscopeApp(App[None]):
     COMMANDS = App.COMMANDS | {Commands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit"), Binding("slash", "filter", "Filter"), Binding("t", "trace", "Trace"),
+        Binding("x", "egress", "Egress"),
         Binding("e", "export", "Export"), Binding("r", "refresh", "Refresh"), Binding("question_mark", "help", "Help"),
         Binding("n", "next_namespace", "Namespace", show=False), Binding("y", "next_type", "Type", show=False),
         Binding("escape", "clear_filter", "Clear filter", show=False),
@@ -390,6 +391,16 @@ class EnvoyscopeApp(App[None]):
             return
         hosts = known_hosts(self.trace_dumps())
         self.push_screen(TraceScreen(self.trace_form, hosts))
+
+    def action_egress(self) -> None:
+        """Every way out of the mesh from the proxies read with the current one (its folder, bundle or cluster)."""
+        from envoyscope.tui.egress_view import EgressScreen
+
+        dumps = self.trace_dumps()
+        if not dumps:
+            self.notify("nothing loaded to audit", severity="warning")
+            return
+        self.push_screen(EgressScreen(dumps))
 
     def trace_request(self, request: Any, form: TraceForm) -> None:
         """Trace from the current proxy (reading gateways first when the proxies are a cluster's pods)."""

@@ -22,6 +22,7 @@ HELP = """# envoyscope
 | Backspace | back from a resource |
 | `n` / `y` | cycle the proxy list's namespace / type filter |
 | `t` | trace a request through the proxies loaded (the form remembers the last one) |
+| `x` | the egress audit: every way out of the mesh from these proxies; Enter on a row opens its trace |
 | `e` | export the last trace as a report: Markdown, HTML or JSON by the file's extension |
 | `r` | read the sources again and say what changed |
 | `ctrl+p` | the command palette: every action by name |

@@ -50,6 +50,19 @@ class ProxyAudit:
     destinations: tuple[EgressRow, ...]
     findings: tuple[Finding, ...] = field(default=())
 
+    def all_findings(self) -> list[tuple[str, Finding]]:
+        """(``host:port`` or "" for the proxy's own, finding) for every finding of the proxy, each once."""
+        out: list[tuple[str, Finding]] = [("", f) for f in self.findings]
+        for row in self.destinations:
+            out += [(f"{row.destination.host}:{row.destination.port}", f) for f in row.findings]
+        seen: set[tuple[str, str]] = set()
+        unique = []
+        for where, finding in out:
+            if (finding.code, finding.detail) not in seen:
+                seen.add((finding.code, finding.detail))
+                unique.append((where, finding))
+        return unique
+
     def to_json(self) -> dict[str, Any]:
         return {"proxy": self.proxy, "outbound_policy": self.outbound_policy,
                 "destinations": [row.to_json() for row in self.destinations],
