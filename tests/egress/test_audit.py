@@ -108,6 +108,8 @@ def test_each_seed_exits_the_way_its_scenario_shows(name: str, host: str, port: 
     ("allow-any", "allow_any"),
     ("egress-gateway-http", "plaintext_external"),
     ("tcp-mysql", "plaintext_external"),
+    ("tls-origination", "double_tls"),  # replayed: Envoy closes the app's own TLS on 0.0.0.0_443 (NR)
+    ("sni-mismatch", "sni_mismatch"),  # replayed: the gateway's listener logs NR, no filter chain
 ])
 def test_the_traps_raise_their_finding(name: str, code: str) -> None:
     assert code in _codes(SAMPLES / name)

@@ -36,9 +36,9 @@ def test_egress_json_has_the_documented_shape() -> None:
 def test_check_exits_1_on_a_warning_and_0_when_it_is_ignored() -> None:
     failing = run_cli(REPO, "check", str(SAMPLES / "tls-origination"))
     assert failing.returncode == 1 and "no_ca_validation" in failing.stdout
-    ignored = run_cli(REPO, "check", str(SAMPLES / "tls-origination"), "--ignore", "no_ca_validation")
+    ignored = run_cli(REPO, "check", str(SAMPLES / "tls-origination"), "--ignore", "no_ca_validation,double_tls")
     assert ignored.returncode == 0, ignored.stdout
-    assert "0 finding(s) of severity warning or error (ignored: no_ca_validation)" in ignored.stdout
+    assert "0 finding(s) of severity warning or error (ignored: double_tls, no_ca_validation)" in ignored.stdout
 
 
 def test_check_rejects_an_unknown_code_in_one_line() -> None:

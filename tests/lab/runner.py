@@ -440,7 +440,11 @@ class ScenarioLab:
                 for line in read_json_lines(self.logs[proxy.name])[counts[proxy.name]:]:
                     if (line.get("kind") == "http" and line.get("case") == case) or (
                             proxy is start and line.get("kind") == "connection" and line.get("direct") == direct
-                            and scheme in ("tcp", "https", "tls")):
+                            and scheme in ("tcp", "https", "tls")) or (
+                            # a later proxy where no filter chain took the connection: nothing but its listener
+                            # logs it (requests are sent one at a time, so a new such line is this request's)
+                            proxy is not start and line.get("kind") == "connection"
+                            and line.get("chain") in (None, "", "-") and "NR" in str(line.get("flags") or "")):
                         lines.append((float(line.get("start") or 0), proxy.name, line))
             # A hop's line is written when its stream ends; the first proxy's comes last.
             if any(name == start.name for _, name, _ in lines):

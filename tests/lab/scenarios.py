@@ -90,6 +90,8 @@ def tls_origination() -> Scenario:
         [side], [
             {"name": "plain HTTP to 443 leaves as TLS", "to": f"{host}:443", "path": "/storage/v1/b",
              "ip": "142.250.1.1"},
+            {"name": "the app's own TLS to 443 is closed (double TLS)", "to": f"{host}:443", "scheme": "https",
+             "ip": "142.250.1.1"},
         ])
 
 
@@ -312,9 +314,45 @@ def mesh_mtls() -> Scenario:
         ])
 
 
+def sni_mismatch() -> Scenario:
+    """The egress gateway's ISTIO_MUTUAL server matches SNI edition.cnn.com (its Gateway's host), but the sidecar's
+    auto mTLS sends Istio's own SNI for the gateway service: no filter chain matches and the gateway closes the
+    connection (the DestinationRule needs ``sni: edition.cnn.com``)."""
+    side = sleep_sidecar()
+    gw = egress_gateway("10.244.0.32")
+    gw_cluster = I.cluster_name(443, EGRESS_GW)
+    side.listeners.append(I.http_outbound_listener(80))
+    side.routes.append(I.route_config("80", [I.vhost("edition.cnn.com:80", ["edition.cnn.com", "edition.cnn.com:80"], [
+        I.route("cnn-via-egress", gw_cluster)], ("virtualservices", "cnn-through-egress", "default"))], allow_any=True))
+    gw_eds = I.eds_cluster(443, EGRESS_GW)
+    gw_eds["transport_socket_matches"] = I.auto_mtls_matches(
+        I.istio_sni(443, EGRESS_GW), [I.spiffe("istio-system", "istio-egressgateway")])
+    side.clusters.append(gw_eds)
+    side.endpoints.append(I.endpoints(gw_cluster, [(gw.ip, 8443, {"app": "istio-egressgateway", "tlsMode": "istio"})]))
+    side.secrets += ["default", "ROOTCA"]
+    listener = I.gateway_mtls_listener(8443, "https.443.cnn.istio-egressgateway.istio-system")
+    listener["filter_chains"][0]["filter_chain_match"]["server_names"] = ["edition.cnn.com"]
+    gw.listeners.append(listener)
+    gw.routes.append(I.route_config("https.443.cnn.istio-egressgateway.istio-system", [
+        I.vhost("edition.cnn.com:80", ["edition.cnn.com", "edition.cnn.com:*"], [
+            I.route("cnn-from-egress", I.cluster_name(80, "edition.cnn.com"))],
+            ("virtualservices", "cnn-through-egress", "default"))]))
+    gw.clusters.append(I.dns_cluster(80, "edition.cnn.com"))
+    gw.secrets += ["default", "ROOTCA"]
+    return Scenario(
+        "sni-mismatch", "SNI mismatch: the sidecar's mTLS SNI is not the egress gateway server's host", "002",
+        "The sidecar sends Istio mTLS with SNI outbound_.443_._.istio-egressgateway…; the gateway's ISTIO_MUTUAL "
+        "server only matches SNI edition.cnn.com, so no filter chain takes the connection and it is closed.",
+        [side, gw], [
+            {"name": "sleep → egress gateway: the SNI matches no chain", "from": "sleep", "to": "edition.cnn.com:80",
+             "ip": "10.96.60.61"},
+        ])
+
+
 def all_scenarios() -> list[Scenario]:
     return [https_passthrough(), tls_origination(), ingress_proxy(), egress_gateway_http(), tcp_mysql(),
-            egress_mtls_subsets(), outbound_policy(True), outbound_policy(False), timeout(), mesh_mtls()]
+            egress_mtls_subsets(), outbound_policy(True), outbound_policy(False), timeout(), mesh_mtls(),
+            sni_mismatch()]
 
 
 def by_name(name: str) -> Scenario:

@@ -87,10 +87,10 @@ def row_findings(dest: Destination, exit_kind: str, result: Trace, dumps: list[C
     sidecar = next((d for d in dumps if d.identity.name == (result.hops[0].proxy if result.hops else "")), None)
     if dest.protocol == "http" and first_originates and sidecar and sidecar.identity.proxy_type == "sidecar":
         variant = _variant(dest, "tls", result, dumps, proxy_ips)
-        if variant is not None and variant.outcome.kind in ("reset", "tls_handshake_failed"):
-            yield Finding("double_tls", "warning", f"an app that speaks TLS itself to {where} is not passed through:"
-                          f" {variant.outcome.detail} (the app sees WRONG_VERSION_NUMBER); send plain HTTP and "
-                          "let the proxy originate TLS", result.hops[0].cluster or "")
+        if variant is not None and variant.outcome.kind in ("reset", "tls_handshake_failed", "no_filter_chain"):
+            yield Finding("double_tls", "warning", f"the sidecar originates TLS to {where}, so an app that speaks TLS "
+                          f"there itself fails: {variant.outcome.kind} ({variant.outcome.detail}); the app must send "
+                          "plain HTTP and let the proxy originate TLS", result.hops[0].cluster or "")
     for index, hop in enumerate(result.hops[1:], 1):
         if result.outcome.kind == "no_filter_chain" and hop is result.hops[-1] and hop.wire.sni:
             sender = result.hops[index - 1].proxy
