@@ -203,7 +203,8 @@ class _Builder:
         return {"name": ENTRY, "address": {"socket_address": {"address": "127.0.0.1", "port_value": port}},
                 "use_original_dst": True, "listener_filters": [PROXY_PROTOCOL],
                 "access_log": access_log(self.form.log, {**FIELDS, "kind": "connection", "listener": ENTRY}),
-                "filter_chains": [{"name": ENTRY, "filters": [{"name": "envoy.filters.network.tcp_proxy", "typed_config": {
+                "filter_chains": [{"name": ENTRY, "filters": [{"name": "envoy.filters.network.tcp_proxy",
+                                                               "typed_config": {
                     "@type": T + "envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy",
                     "stat_prefix": "entry", "cluster": NO_LISTENER_CLUSTER}}]}]}
 
