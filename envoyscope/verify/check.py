@@ -173,6 +173,9 @@ def check_hop(replay: Replay, hop: Hop, entry: str, payload_http: bool, outcome:
     ours = _hop_fields(hop, outcome)
     if theirs["virtual_host"] is None and decision.http and ours["route"] is None:
         theirs["virtual_host"] = ours["virtual_host"]  # no route: Envoy adds no virtual host header to say which
+    if "NC" in decision.response_flags and theirs["cluster"] is None and ours["cluster"] is not None and (
+            replay.dump.cluster(ours["cluster"]) is None):
+        theirs["cluster"] = ours["cluster"]  # Envoy logs no name for a cluster it does not have (NC)
     result.checks = [FieldCheck(name, theirs[name], ours[name]) for name in FIELDS]
     return result
 

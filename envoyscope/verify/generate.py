@@ -71,14 +71,25 @@ def http_requests(config: dict[str, Any], ip: str, port: int, limit: int) -> lis
         if domain is None:
             continue
         host = re.sub(r":\d+$", "", domain.strip("[]")) if not domain.startswith("[") else domain
+        matched_headers = []
         for route in (vhost.get("routes") or ())[:3]:
             found = _route_paths(route)
             if found is None:
                 continue
             path, headers = found
+            matched_headers += [name for name, _ in headers]
             out.append(TraceRequest(host=host, port=port, ip=ip, path=path, headers=(("host", domain), *headers)))
+        for name in sorted(set(matched_headers))[:1]:  # the routes after the header-matched ones
+            out.append(TraceRequest(host=host, port=port, ip=ip, headers=(("host", domain), (name, "no-match"))))
+            out.append(TraceRequest(host=host, port=port, ip=ip, headers=(("host", domain),)))
     step = max(1, len(out) // limit)
     return out[::step][:limit]
+
+
+def _requires_client_certificate(chain: dict[str, Any]) -> bool:
+    typed = (chain.get("transport_socket") or {}).get("typed_config") or {}
+    value = typed.get("require_client_certificate")
+    return bool(value.get("value") if isinstance(value, dict) else value)
 
 
 def listener_requests(dump: ConfigDump, raw: dict[str, Any], instance_ip: str) -> list[TraceRequest]:
@@ -95,6 +106,11 @@ def listener_requests(dump: ConfigDump, raw: dict[str, Any], instance_ip: str) -
         for sni in (match.get("server_names") or ())[:2]:
             host = str(sni).replace("*", "any")
             out.append(TraceRequest(host=host, port=port, ip=ip, scheme="tls", sni=host))
+            if _requires_client_certificate(chain):
+                out.append(TraceRequest(host=host, port=port, ip=ip, scheme="tls", sni=host, client_cert="validated"))
+            out.append(TraceRequest(host=host, port=port, ip=ip, path="/plaintext"))  # HTTP to a TLS chain
+        if match.get("server_names"):
+            out.append(TraceRequest(host=UNKNOWN_HOST, port=port, ip=ip, scheme="tls"))
         if match.get("server_names") or match.get("transport_protocol") == "tls":
             continue
         for filt in chain.get("filters") or ():
