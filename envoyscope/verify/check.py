@@ -203,3 +203,18 @@ def verify(result: Trace, dumps: list[ConfigDump], pool: ReplayPool) -> Verifica
         entry = ("outbound" if index == 0 else "inbound") if sidecar else "direct"
         out.hops.append(check_hop(replay, hop, entry, payload_http, envoyscope_outcome(result, index)))
     return out
+
+
+def verify_inbound(dump: ConfigDump, wire: Any, request: Any, payload_http: bool, pool: ReplayPool) -> HopCheck:
+    """One connection arriving at a sidecar's pod (another sidecar's, or anyone's), checked on that hop alone."""
+    from envoyscope.engine.hop import leaves, run_hop
+
+    result = run_hop(dump, wire, "inbound", request)
+    if result.outcome is not None:
+        kind = result.outcome.kind
+    else:
+        kind = leaves(result).kind if (result.hop.cluster or "").startswith("inbound|") else UPSTREAM
+    replay = pool.get(dump)
+    if isinstance(replay, str):
+        return HopCheck(proxy=result.hop.proxy, hop=result.hop, cannot=replay)
+    return check_hop(replay, result.hop, "inbound", payload_http, UPSTREAM if kind in UPSTREAM_KINDS else kind)

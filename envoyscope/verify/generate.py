@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from envoyscope.engine.request import TraceRequest
+from envoyscope.engine.request import TraceRequest, Wire
 from envoyscope.model.dump import ConfigDump
 from envoyscope.model.names import parse_cluster_name
 
@@ -173,3 +173,40 @@ def as_flags(request: TraceRequest) -> str:
         parts.append(f"--path {request.path}")
     parts += [f"-H '{n}: {v}'" for n, v in request.headers]
     return " ".join(parts)
+
+
+# What another Istio sidecar sends to this pod: (label, wire, the request as the hop engine reads it, whether the
+# payload is HTTP). The hop is checked on its own, entering at the virtual inbound listener.
+InboundCase = tuple[str, Wire, TraceRequest, bool]
+ISTIO_HTTP_ALPN = ("istio-http/1.1", "istio", "http/1.1")
+ISTIO_TCP_ALPN = ("istio-peer-exchange", "istio")
+
+
+def inbound_cases(dump: ConfigDump) -> list[InboundCase]:
+    if dump.identity.proxy_type != "sidecar" or dump.listener("virtualInbound") is None:
+        return []
+    ip = dump.identity.instance_ips[0] if dump.identity.instance_ips else "10.1.1.1"
+    ports = sorted({int(c.name.split("|")[1]) for c in dump.clusters
+                    if c.name.startswith("inbound|") and c.name.split("|")[1].isdigit()})
+    out: list[InboundCase] = []
+    for port in [*ports, 9]:
+        host = f"{dump.identity.label('app') or 'app'}.{dump.identity.namespace or 'default'}.svc.cluster.local"
+        sni = f"outbound_.{port}_._.{host}"
+        base = Wire(dst_ip=ip, dst_port=port, src_ip="10.1.2.3", authority=f"{host}:{port}")
+        http = TraceRequest(host=host, port=port, ip=ip)
+        tcp = TraceRequest(host=host, port=port, ip=ip, scheme="tcp")
+        tls = TraceRequest(host=host, port=port, ip=ip, scheme="tls", sni=sni)
+        out += [
+            (f"inbound {ip}:{port} plaintext HTTP", base, http, True),
+            (f"inbound {ip}:{port} plaintext TCP", base.with_(http=None), tcp, False),
+            (f"inbound {ip}:{port} mTLS HTTP (alpn istio-http/1.1, client certificate)",
+             base.with_(transport="tls", sni=sni, alpn=ISTIO_HTTP_ALPN, client_cert="validated"), http, True),
+            (f"inbound {ip}:{port} mTLS TCP (alpn istio, client certificate)",
+             base.with_(transport="tls", sni=sni, alpn=ISTIO_TCP_ALPN, client_cert="validated", http=None), tcp,
+             False),
+            (f"inbound {ip}:{port} TLS alpn istio-http/1.1 without a client certificate",
+             base.with_(transport="tls", sni=sni, alpn=ISTIO_HTTP_ALPN), http, True),
+            (f"inbound {ip}:{port} TLS from the app (no ALPN, no client certificate)",
+             base.with_(transport="tls", sni=host, http=None), tls, False),
+        ]
+    return out
