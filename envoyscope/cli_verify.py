@@ -89,9 +89,13 @@ def print_verification(verification: Any) -> None:
         if hop.cannot:
             print(f"  cannot replay: {hop.cannot}")
             continue
+        last = index == len(verification.hops)
         for check in hop.checks:
             label = LABELS[check.name].ljust(13)
-            if check.agree:
+            if check.agree and check.name == "outcome" and check.envoy == "upstream":
+                kind = verification.trace.outcome.kind if last else "the next hop"
+                print(f"  {label} agree     upstream: Envoy connects to the cluster's endpoint (envoyscope: {kind})")
+            elif check.agree:
                 print(f"  {label} agree     {check.envoy or '-'}")
             else:
                 print(f"  {label} DISAGREE  envoy={check.envoy or '-'} envoyscope={check.envoyscope or '-'}")

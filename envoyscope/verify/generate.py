@@ -119,14 +119,20 @@ def listener_requests(dump: ConfigDump, raw: dict[str, Any], instance_ip: str) -
             found = dump.route_config(str(rds)) if rds else None
             config = typed.get("route_config") or (found.raw if found is not None else None)
             if isinstance(config, dict):
-                out += http_requests(config, ip, port, PER_LISTENER)
+                found_http = http_requests(config, ip, port, PER_LISTENER)
+                out += found_http
                 out.append(TraceRequest(host=UNKNOWN_HOST, port=port, ip=ip, path="/unknown"))
+                for first in found_http[:1]:  # the app speaks TLS (or raw bytes) to an HTTP port
+                    out.append(TraceRequest(host=first.host, port=port, ip=ip, scheme="https"))
+                    out.append(TraceRequest(host=first.host, port=port, ip=ip, scheme="tcp"))
             cluster = typed.get("cluster")
             if isinstance(cluster, str) and "tcp_proxy" in str(typed.get("@type", "")).lower():
                 name = parse_cluster_name(cluster)
                 host = name.host if name.host else UNKNOWN_HOST
                 out.append(TraceRequest(host=host, port=port, ip=ip, scheme="tcp"))
-    return out[:PER_LISTENER + 4]
+                out.append(TraceRequest(host=host, port=port, ip=ip, scheme="tls"))
+                out.append(TraceRequest(host=host, port=port, ip=ip, path="/http-to-tcp"))
+    return out[:PER_LISTENER + 6]
 
 
 def requests_for(dump: ConfigDump) -> list[TraceRequest]:
