@@ -74,9 +74,20 @@ def _drain(sock: Any, http: bool) -> None:
                     return
 
 
-def _client_cert(replay: Replay) -> tuple[str, str]:
+_STRANGER: list[Any] = []  # a CA no replay trusts: for a client certificate that is presented but not validated
+
+
+def _client_cert(replay: Replay, kind: str) -> tuple[str, str]:
+    """A client certificate signed by the replay's CA (``validated``) or by a CA nobody trusts (``presented``)."""
     assert replay.form is not None and replay.form.ca is not None
-    cert, key = replay.form.ca.leaf(("spiffe://cluster.local/ns/default/sa/envoyscope-verify",))
+    ca = replay.form.ca
+    if kind != "validated":
+        from envoyscope.verify.certs import TestCA
+
+        if not _STRANGER:
+            _STRANGER.append(TestCA())
+        ca = _STRANGER[0]
+    cert, key = ca.leaf(("spiffe://cluster.local/ns/default/sa/envoyscope-verify",))
     folder = Path(tempfile.mkdtemp(prefix="client-", dir=replay.workdir))
     (folder / "cert.pem").write_text(cert)
     (folder / "key.pem").write_text(key)
@@ -98,7 +109,7 @@ def send(replay: Replay, entry: str, wire: Wire, payload_http: bool, timeout: fl
             if wire.alpn:
                 ctx.set_alpn_protocols(list(wire.alpn))
             if wire.client_cert:
-                ctx.load_cert_chain(*_client_cert(replay))
+                ctx.load_cert_chain(*_client_cert(replay, wire.client_cert))
             with contextlib.suppress(OSError, ssl.SSLError), ctx.wrap_socket(
                     sock, server_hostname=wire.sni or None) as tls:
                 tls.settimeout(timeout)
