@@ -151,7 +151,8 @@ def _hop_fields(hop: Hop, outcome: str) -> dict[str, str | None]:
             "route": hop.route, "cluster": hop.cluster, "outcome": outcome}
 
 
-def check_hop(replay: Replay, hop: Hop, entry: str, payload_http: bool, outcome: str) -> HopCheck:
+def check_hop(replay: Replay, hop: Hop, entry: str, payload_http: bool, outcome: str,
+              random_value: int = 0) -> HopCheck:
     result = HopCheck(proxy=hop.proxy, hop=hop)
     assert replay.form is not None
     rejected = replay.rejected.get(hop.listener or "")
@@ -162,7 +163,7 @@ def check_hop(replay: Replay, hop: Hop, entry: str, payload_http: bool, outcome:
         result.cannot = "HTTP/2 with prior knowledge (h2c) is not sent by verify"
         return result
     try:
-        decision = send(replay, entry, hop.wire, payload_http)
+        decision = send(replay, entry, hop.wire, payload_http, random_value=random_value)
     except (OSError, TimeoutError) as exc:
         result.cannot = f"no answer from the replay: {exc}"
         return result
@@ -201,7 +202,8 @@ def verify(result: Trace, dumps: list[ConfigDump], pool: ReplayPool) -> Verifica
         out.notes[hop.proxy] = list(replay.form.notes)
         sidecar = dump.identity.proxy_type == "sidecar"
         entry = ("outbound" if index == 0 else "inbound") if sidecar else "direct"
-        out.hops.append(check_hop(replay, hop, entry, payload_http, envoyscope_outcome(result, index)))
+        out.hops.append(check_hop(replay, hop, entry, payload_http, envoyscope_outcome(result, index),
+                                  random_value=result.request.random_value))
     return out
 
 

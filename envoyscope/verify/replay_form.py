@@ -31,6 +31,7 @@ TYPES = {"listeners": T + "envoy.config.listener.v3.Listener", "clusters": T + "
          "routes": T + "envoy.config.route.v3.RouteConfiguration"}
 HCM = "envoy.filters.network.http_connection_manager"
 VHOST_HEADER = "x-envoyscope-vhost"
+RANDOM_HEADER = "x-envoyscope-random-value"  # weighted clusters pick with it (`--random-value`), not at random
 ENTRY = "envoyscope-entry"
 UNNAMED_CHAIN = "envoyscope-unnamed-chain#"
 UNNAMED_DEFAULT = "envoyscope-unnamed-default-chain"
@@ -219,6 +220,9 @@ class _Builder:
                 if not route.get("name"):
                     route["name"] = f"{UNNAMED_ROUTE}{rindex}"
                     self.form.labels[route["name"]] = f"#{rindex}"
+                weighted = (route.get("route") or {}).get("weighted_clusters")
+                if isinstance(weighted, dict) and "header_name" not in weighted:
+                    weighted["header_name"] = RANDOM_HEADER  # Envoy draws what the trace was told to draw
         from envoyscope.verify.strip import strip_per_filter_config
 
         strip_per_filter_config(config, self.form.notes)

