@@ -159,9 +159,6 @@ def check_hop(replay: Replay, hop: Hop, entry: str, payload_http: bool, outcome:
     if rejected:
         result.cannot = f"Envoy 1.40 rejects listener {hop.listener}: {rejected}"
         return result
-    if hop.wire.http == "h2c" and hop.wire.transport != "tls":
-        result.cannot = "HTTP/2 with prior knowledge (h2c) is not sent by verify"
-        return result
     try:
         decision = send(replay, entry, hop.wire, payload_http, random_value=random_value)
     except (OSError, TimeoutError) as exc:

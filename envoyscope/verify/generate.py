@@ -122,7 +122,9 @@ def listener_requests(dump: ConfigDump, raw: dict[str, Any], instance_ip: str) -
                 found_http = http_requests(config, ip, port, PER_LISTENER)
                 out += found_http
                 out.append(TraceRequest(host=UNKNOWN_HOST, port=port, ip=ip, path="/unknown"))
-                for first in found_http[:1]:  # the app speaks TLS (or raw bytes) to an HTTP port
+                for first in found_http[:1]:  # HTTP/2 with prior knowledge; TLS or raw bytes to an HTTP port
+                    out.append(TraceRequest(host=first.host, port=port, ip=ip, headers=first.headers,
+                                            path=first.path, alpn=("h2c",)))
                     out.append(TraceRequest(host=first.host, port=port, ip=ip, scheme="https"))
                     out.append(TraceRequest(host=first.host, port=port, ip=ip, scheme="tcp"))
             cluster = typed.get("cluster")
@@ -173,6 +175,8 @@ def as_flags(request: TraceRequest) -> str:
         parts.append(f"--ip {request.ip}")
     if request.scheme != "http":
         parts.append(f"--scheme {request.scheme}")
+    if request.alpn:
+        parts.append(f"--alpn {','.join(request.alpn)}")
     if request.sni and request.sni != request.host:
         parts.append(f"--sni {request.sni}")
     if request.path != "/" and request.scheme == "http":

@@ -43,7 +43,8 @@ PROXY_PROTOCOL = {"name": "envoy.filters.listener.proxy_protocol",
 FIELDS = {"chain": "%FILTER_CHAIN_NAME%", "route": "%ROUTE_NAME%", "cluster": "%UPSTREAM_CLUSTER%",
           "flags": "%RESPONSE_FLAGS%", "code": "%RESPONSE_CODE%", "case": "%REQ(X-ENVOYSCOPE-CASE)%",
           "vhost": f"%RESP({VHOST_HEADER})%", "direct": "%DOWNSTREAM_DIRECT_REMOTE_ADDRESS%",
-          "details": "%RESPONSE_CODE_DETAILS%", "failure": "%DOWNSTREAM_TRANSPORT_FAILURE_REASON%"}
+          "details": "%RESPONSE_CODE_DETAILS%", "failure": "%DOWNSTREAM_TRANSPORT_FAILURE_REASON%",
+          "protocol": "%PROTOCOL%"}
 
 
 @dataclass

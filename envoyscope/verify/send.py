@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from envoyscope.engine.request import Wire
+from envoyscope.verify import h2
 from envoyscope.verify.replay import Replay
 from envoyscope.verify.replay_form import ENTRY, RANDOM_HEADER
 
@@ -52,22 +53,29 @@ def proxy_header(wire: Wire) -> bytes:
     return f"PROXY TCP{6 if v6 else 4} {src} {wire.dst_ip} {wire.src_port} {wire.dst_port}\r\n".encode()
 
 
-def http_request(wire: Wire, case: str, random_value: int = 0) -> bytes:
-    lines = [f"{wire.method} {wire.path} HTTP/1.1", f"Host: {wire.authority}", f"{CASE_HEADER}: {case}",
-             f"{RANDOM_HEADER}: {random_value}", "Connection: close"]
-    lines += [f"{n}: {v}" for n, v in wire.headers if n.lower() not in ("host", "connection", CASE_HEADER)]
+def http_request(wire: Wire, case: str, random_value: int = 0, *, version: str = "http/1.1",
+                 scheme: str = "http") -> bytes:
+    """The hop's request: HTTP/1.1, or HTTP/2 (``h2``: h2c prior knowledge, or h2 negotiated in TLS)."""
+    extra = [(CASE_HEADER, case), (RANDOM_HEADER, str(random_value))]
+    extra += [(n, v) for n, v in wire.headers if n.lower() not in ("host", "connection", CASE_HEADER)]
+    if version in ("h2", "h2c"):
+        return h2.request(wire.method, scheme, wire.authority, wire.path, extra)
+    lines = [f"{wire.method} {wire.path} HTTP/1.1", f"Host: {wire.authority}", "Connection: close"]
+    lines += [f"{n}: {v}" for n, v in extra]
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
-def _drain(sock: Any, http: bool) -> None:
-    """Read until Envoy closes, or (HTTP) until its whole response is in: Envoy then waits for the client to
-    close (delayed_close_timeout), so closing first saves a second."""
+def _drain(sock: Any, mode: str) -> None:
+    """Read until Envoy closes, or until its whole response is in (``http/1.1``, ``h2``): Envoy then waits for
+    the client to close, so closing first saves time."""
     data = b""
     with contextlib.suppress(OSError, ssl.SSLError):
         while chunk := sock.recv(65536):
             data += chunk
+            if mode in ("h2", "h2c") and h2.answered(data):
+                return
             head, sep, body = data.partition(b"\r\n\r\n")
-            if http and sep:
+            if mode == "http/1.1" and sep:
                 length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
                                if line.lower().startswith(b"content-length:")), 0)
                 if len(body) >= length:
@@ -115,14 +123,15 @@ def send(replay: Replay, entry: str, wire: Wire, payload_http: bool, timeout: fl
                     sock, server_hostname=wire.sni or None) as tls:
                 tls.settimeout(timeout)
                 tls.do_handshake()
+                version = "h2" if tls.selected_alpn_protocol() in ("h2", "istio-h2") else "http/1.1"
                 if payload_http:
-                    tls.sendall(http_request(wire, case, random_value))
-                _drain(tls, payload_http)
+                    tls.sendall(http_request(wire, case, random_value, version=version, scheme="https"))
+                _drain(tls, version if payload_http else "")
         else:
-            http = wire.http is not None or payload_http
+            version = wire.http or ("http/1.1" if payload_http else "")
             not_http = b"\x16envoyscope-verify: not http\x00\r\n"
-            sock.sendall(http_request(wire, case, random_value) if http else not_http)
-            _drain(sock, http)
+            sock.sendall(http_request(wire, case, random_value, version=version) if version else not_http)
+            _drain(sock, version)
     return _decision(replay, case, direct, time.monotonic() + timeout)
 
 
