@@ -109,6 +109,8 @@ def print_verification(verification: Any) -> None:
     skipped = sum(1 for h in verification.hops if h.cannot)
     if bad:
         print(f"result: Envoy DISAGREES on {bad} of {total} decisions")
+    elif skipped and not total:
+        print("result: cannot replay, nothing was checked")
     elif skipped:
         print(f"result: {skipped} hop(s) could not be replayed; Envoy agrees on the {total} decisions checked")
     else:

@@ -158,6 +158,8 @@ def check_hop(replay: Replay, hop: Hop, entry: str, payload_http: bool, outcome:
     rejected = replay.rejected.get(hop.listener or "")
     if rejected:
         result.cannot = f"Envoy 1.40 rejects listener {hop.listener}: {rejected}"
+        if "with type URL: ''" in rejected:
+            result.cannot += " (a filter named without a typed config, as v2-era dumps write them)"
         return result
     try:
         decision = send(replay, entry, hop.wire, payload_http, random_value=random_value)

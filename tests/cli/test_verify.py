@@ -92,3 +92,13 @@ def test_verify_makes_envoy_draw_the_traced_random_value(tmp_path: Path, random_
     out = capsys.readouterr().out
     assert code == 0, out
     assert f"cluster       agree     {cluster}\n" in out
+
+
+def test_verify_a_partial_dump_says_it_cannot_replay(capsys: pytest.CaptureFixture[str]) -> None:
+    require_envoy()  # looked for first; no Envoy is started for a dump without listeners
+    code = main(["verify", str(shared_path("istioctl", "describe", "testdata", "http_config.json")),
+                 "--to", "reviews:9080"])
+    out = capsys.readouterr().out
+    assert code == 2
+    assert "cannot replay: the dump holds no listeners (a partial dump)" in out
+    assert out.splitlines()[-1] == "result: cannot replay, nothing was checked"
