@@ -46,10 +46,10 @@ def require_binary() -> str:
     return binary
 
 
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now (nothing listens there: a closed port, until someone binds it)."""
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port free on ``host`` right now (nothing listens there: a closed port, until someone binds it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((host, 0))
         return int(sock.getsockname()[1])
 
 

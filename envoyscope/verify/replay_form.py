@@ -33,6 +33,7 @@ HCM = "envoy.filters.network.http_connection_manager"
 VHOST_HEADER = "x-envoyscope-vhost"
 RANDOM_HEADER = "x-envoyscope-random-value"  # weighted clusters pick with it (`--random-value`), not at random
 ENTRY = "envoyscope-entry"
+CLOSED_HOST = "127.0.0.2"
 UNNAMED_CHAIN = "envoyscope-unnamed-chain#"
 UNNAMED_DEFAULT = "envoyscope-unnamed-default-chain"
 UNNAMED_ROUTE = "envoyscope-unnamed-route#"
@@ -122,7 +123,8 @@ class _Builder:
     def __init__(self, dump: ConfigDump, folder: Path) -> None:
         self.dump = dump
         self.form = ReplayForm(folder=folder, log=folder / "access.json")
-        self.closed_port = free_port()  # nothing listens there: every upstream connection is refused at once
+        # nothing listens there (on 127.0.0.2, where no other test binds): every upstream connection is refused
+        self.closed_port = free_port(CLOSED_HOST)
         self.secrets = secrets.Secrets(folder / "sds", self.form.notes, self._known_secret)
         self.route_names: set[str] = set()
         (folder / "rds").mkdir(parents=True, exist_ok=True)
@@ -233,7 +235,7 @@ class _Builder:
     # -- clusters --
     def endpoint(self, health: str | None = None) -> dict[str, Any]:
         lb: dict[str, Any] = {"endpoint": {"address": {"socket_address": {
-            "address": "127.0.0.1", "port_value": self.closed_port}}}}
+            "address": CLOSED_HOST, "port_value": self.closed_port}}}}
         if health:
             lb["health_status"] = health
         return lb
@@ -315,7 +317,7 @@ def bootstrap(dump: ConfigDump, lds: Path, cds: Path, closed_port: int) -> dict[
             "cds_config": {"path_config_source": {"path": str(cds)}, "resource_api_version": "V3"}},
         "typed_dns_resolver_config": {"name": "envoy.network.dns_resolver.cares", "typed_config": {
             "@type": T + "envoy.extensions.network.dns_resolver.cares.v3.CaresDnsResolverConfig",
-            "resolvers": [{"socket_address": {"address": "127.0.0.1", "port_value": closed_port}}]}},
+            "resolvers": [{"socket_address": {"address": CLOSED_HOST, "port_value": closed_port}}]}},
         "bootstrap_extensions": [{"name": "envoy.bootstrap.internal_listener", "typed_config": {
             "@type": T + "envoy.extensions.bootstrap.internal_listener.v3.InternalListener"}}],
     }

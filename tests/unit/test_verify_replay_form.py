@@ -65,7 +65,7 @@ def test_a_sidecar_form_strips_istio_filters_names_chains_and_rewrites_eds(tmp_p
     [cluster] = [c for c in form.resources["clusters"] if c["name"].startswith("outbound|")]
     assert cluster["type"] == "STATIC" and "eds_cluster_config" not in cluster
     [[endpoint]] = [g["lb_endpoints"] for g in cluster["load_assignment"]["endpoints"]]
-    assert endpoint["endpoint"]["address"]["socket_address"]["address"] == "127.0.0.1"
+    assert endpoint["endpoint"]["address"]["socket_address"]["address"] == "127.0.0.2"  # a closed loopback port
     sds = cluster["transport_socket"]["typed_config"]["common_tls_context"]["tls_certificate_sds_secret_configs"][0]
     secret_file = Path(sds["sds_config"]["path_config_source"]["path"])
     assert secret_file.exists() and "BEGIN CERTIFICATE" in secret_file.read_text()
