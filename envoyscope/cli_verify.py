@@ -57,15 +57,16 @@ def run(args: argparse.Namespace) -> int:
     from envoyscope.cli_trace import build_request
     from envoyscope.engine.trace import trace
     from envoyscope.verify.check import ReplayPool, verify
-    from envoyscope.verify.envoy import require_binary
+    from envoyscope.verify.envoy import envoy_version, require_binary
 
     request = build_request(args)
-    require_binary()  # before any work: one line saying how to get Envoy
+    binary = require_binary()  # before any work: one line saying how to get Envoy
     proxy_ips = parse_proxy_ips(args.proxy)
     dumps = load_dumps(args)
     result = trace(request, dumps, proxy_ips=proxy_ips)
     with ReplayPool() as pool:
         verification = verify(result, dumps, pool)
+    verification.envoy_version = envoy_version(binary)
     if args.output == "json":
         import orjson
 
@@ -83,7 +84,9 @@ def print_verification(verification: Any) -> None:
     request = verification.trace.request
     print(f"verify {request.method} {request.scheme}://{request.authority}{request.path}"
           + (f" (to {request.ip})" if request.ip else ""))
-    print("each hop replayed on its own proxy, in a local Envoy, with the connection envoyscope says it receives")
+    version = f" {verification.envoy_version}" if verification.envoy_version else ""
+    print(f"each hop replayed on its own proxy, in a local Envoy{version}, with the connection envoyscope says it "
+          "receives")
     for index, hop in enumerate(verification.hops, 1):
         print(f"hop {index} {hop.proxy} receives {received(hop.hop)}")
         if hop.cannot:
@@ -101,7 +104,7 @@ def print_verification(verification: Any) -> None:
                 print(f"  {label} DISAGREE  envoy={check.envoy or '-'} envoyscope={check.envoyscope or '-'}")
         notes = verification.notes.get(hop.proxy) or []
         if notes:
-            print(f"  replay form: {len(notes)} change(s) Envoy 1.40 needs:")
+            print(f"  replay form: {len(notes)} change(s) to the dump so that a stock Envoy loads it:")
             for note in notes:
                 print(f"    - {note}")
     total = sum(len(h.checks) for h in verification.hops)

@@ -97,6 +97,7 @@ class Verification:
     trace: Trace
     hops: list[HopCheck] = field(default_factory=list)
     notes: dict[str, list[str]] = field(default_factory=dict)  # proxy → what its replay form changed
+    envoy_version: str = ""
 
     @property
     def agree(self) -> bool:
@@ -107,8 +108,8 @@ class Verification:
         return any(h.cannot is None for h in self.hops)
 
     def to_json(self) -> dict[str, Any]:
-        return {"agree": self.agree, "replay": "each hop replayed on its own proxy, with the connection "
-                                               "envoyscope says it receives",
+        return {"agree": self.agree, "envoy_version": self.envoy_version or None,
+                "replay": "each hop replayed on its own proxy, with the connection envoyscope says it receives",
                 "hops": [h.to_json() for h in self.hops], "outcome": self.trace.outcome.to_json(),
                 "replay_notes": self.notes}
 
@@ -157,7 +158,7 @@ def check_hop(replay: Replay, hop: Hop, entry: str, payload_http: bool, outcome:
     assert replay.form is not None
     rejected = replay.rejected.get(hop.listener or "")
     if rejected:
-        result.cannot = f"Envoy 1.40 rejects listener {hop.listener}: {rejected}"
+        result.cannot = f"the local Envoy rejects listener {hop.listener}: {rejected}"
         if "with type URL: ''" in rejected:
             result.cannot += " (a filter named without a typed config, as v2-era dumps write them)"
         return result

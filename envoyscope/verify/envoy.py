@@ -46,6 +46,18 @@ def require_binary() -> str:
     return binary
 
 
+def envoy_version(binary: str) -> str:
+    """``1.40.0`` from ``envoy --version`` (empty when it does not say)."""
+    import re
+
+    try:
+        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=30, check=False).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    found = re.search(r"version: [0-9a-f]+/(\d+\.\d+\.\d+)", out)
+    return found.group(1) if found else ""
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port free on ``host`` right now (nothing listens there: a closed port, until someone binds it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

@@ -72,7 +72,7 @@ class ReplayForm:
     def drop(self, kind: str, name: str, reason: str) -> None:
         """Leave out a listener or cluster Envoy rejects (one rejection fails the whole file update)."""
         self.resources[kind] = [r for r in self.resources[kind] if r.get("name") != name]
-        self.notes.append(f"cannot replay {kind[:-1]} {name}: Envoy 1.40 rejects it: {reason}")
+        self.notes.append(f"cannot replay {kind[:-1]} {name}: the local Envoy rejects it: {reason}")
         self.write(kind)
 
     def label(self, name: str | None) -> str | None:
