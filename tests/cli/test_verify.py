@@ -102,3 +102,28 @@ def test_verify_a_partial_dump_says_it_cannot_replay(capsys: pytest.CaptureFixtu
     assert code == 2
     assert "cannot replay: the dump holds no listeners (a partial dump)" in out
     assert out.splitlines()[-1] == "result: cannot replay, nothing was checked"
+
+
+@pytest.mark.envoy
+@pytest.mark.xdist_group("cli-verify")
+def test_verify_shows_a_disagreement_and_exits_1(monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """A trace made wrong on purpose (its cluster): Envoy's own answer is shown beside it."""
+    import dataclasses
+
+    from envoyscope.engine import trace as trace_module
+
+    require_envoy()
+    real = trace_module.trace
+
+    def wrong(*args: object, **kwargs: object) -> object:
+        result = real(*args, **kwargs)  # type: ignore[arg-type]
+        return dataclasses.replace(result, hops=(dataclasses.replace(result.hops[0], cluster="not-this-one"),))
+
+    monkeypatch.setattr(trace_module, "trace", wrong)
+    code = main(["verify", str(shared_path(*GATEWAY)), *REQUEST])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert ("cluster       DISAGREE  envoy=outbound|3333|app1-1|app1.default.svc.cluster.local "
+            "envoyscope=not-this-one") in out
+    assert out.splitlines()[-1] == "result: Envoy DISAGREES on 1 of 6 decisions"
