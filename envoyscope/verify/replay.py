@@ -31,7 +31,7 @@ class Replay:
         self.form: ReplayForm | None = None
         self.envoy: Envoy | None = None
         self.rejected: dict[str, str] = {}
-        self._lines_read = 0
+        self._offset = 0
         self._pending: list[dict[str, Any]] = []
 
     def start(self) -> Replay:
@@ -82,15 +82,16 @@ class Replay:
         self.stop()
 
     def log_lines(self) -> list[dict[str, Any]]:
-        """Access-log lines written since the last call."""
+        """Access-log lines not yet taken: those written since the last call, and any left over before."""
         assert self.form is not None
         if not self.form.log.exists():
-            return []
-        lines = self.form.log.read_text().splitlines()
-        complete = lines if self.form.log.read_text().endswith("\n") else lines[:-1]
-        new = complete[self._lines_read:]
-        self._lines_read = len(complete)
-        self._pending.extend(json.loads(line) for line in new if line.strip())
+            return self._pending
+        with self.form.log.open("rb") as log:
+            log.seek(self._offset)
+            data = log.read()
+        complete = data[: data.rfind(b"\n") + 1]  # a line still being written is read next time
+        self._offset += len(complete)
+        self._pending.extend(json.loads(line) for line in complete.splitlines() if line.strip())
         return self._pending
 
 
