@@ -99,20 +99,43 @@ def _chains(listener: dict[str, Any]) -> list[dict[str, Any]]:
     return chains
 
 
-RAW_BUFFER = {"@type": T + "envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer"}
+# Extensions old (v2-era) dumps name without any config: each one's v3 type with its default config, which is
+# what Envoy then used. Named extensions that carry a config are left alone (Envoy says if it cannot load them).
+DEFAULT_TYPES = {
+    "envoy.transport_sockets.raw_buffer": "envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer",
+    "raw_buffer": "envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer",
+    "envoy.retry_host_predicates.previous_hosts":
+        "envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate",
+    "envoy.filters.http.router": "envoy.extensions.filters.http.router.v3.Router",
+    "envoy.router": "envoy.extensions.filters.http.router.v3.Router",
+    "envoy.filters.http.cors": "envoy.extensions.filters.http.cors.v3.Cors",
+    "envoy.cors": "envoy.extensions.filters.http.cors.v3.Cors",
+    "envoy.filters.http.fault": "envoy.extensions.filters.http.fault.v3.HTTPFault",
+    "envoy.fault": "envoy.extensions.filters.http.fault.v3.HTTPFault",
+    "envoy.filters.listener.tls_inspector": "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector",
+    "envoy.listener.tls_inspector": "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector",
+    "envoy.filters.listener.http_inspector": "envoy.extensions.filters.listener.http_inspector.v3.HttpInspector",
+    "envoy.listener.http_inspector": "envoy.extensions.filters.listener.http_inspector.v3.HttpInspector",
+    "envoy.filters.listener.original_dst": "envoy.extensions.filters.listener.original_dst.v3.OriginalDst",
+}
 
 
-def type_untyped_sockets(node: Any) -> None:
-    """Old dumps name ``envoy.transport_sockets.raw_buffer`` with no config; Envoy now wants its type."""
+def type_untyped(node: Any, notes: list[str]) -> None:
+    """Give each config-less extension its v3 type (in place), noting which names were typed."""
     if isinstance(node, dict):
-        if node.get("name") in ("envoy.transport_sockets.raw_buffer", "raw_buffer") and not node.get("typed_config"):
+        name = node.get("name")
+        if (isinstance(name, str) and name in DEFAULT_TYPES and not node.get("typed_config")
+                and not node.get("config") and set(node) <= {"name", "config", "typed_config"}):
             node.pop("config", None)
-            node["typed_config"] = dict(RAW_BUFFER)
+            node["typed_config"] = {"@type": T + DEFAULT_TYPES[name]}
+            note = f"typed the config-less {name} (as old dumps write it) with its default v3 config"
+            if note not in notes:
+                notes.append(note)
         for value in node.values():
-            type_untyped_sockets(value)
+            type_untyped(value, notes)
     elif isinstance(node, list):
         for value in node:
-            type_untyped_sockets(value)
+            type_untyped(value, notes)
 
 
 def _is_true(value: Any) -> bool:
@@ -146,7 +169,7 @@ class _Builder:
             self.form.labels[name] = ""
             listener["name"] = name
         strip_listener(listener, self.form.notes)
-        type_untyped_sockets(listener)
+        type_untyped(listener, self.form.notes)
         listener["access_log"] = access_log(self.form.log, {**FIELDS, "kind": "connection", "listener": name})
         for cindex, chain in enumerate(listener.get("filter_chains") or ()):
             if not chain.get("name"):
@@ -229,6 +252,7 @@ class _Builder:
         from envoyscope.verify.strip import strip_per_filter_config
 
         strip_per_filter_config(config, self.form.notes)
+        type_untyped(config, self.form.notes)
         self.secrets.localize(config)
         return config
 
@@ -270,7 +294,7 @@ class _Builder:
         if "policy" in (assignment or {}):
             cluster["load_assignment"]["policy"] = assignment["policy"]  # type: ignore[index]
         cluster["connect_timeout"] = "1s"
-        type_untyped_sockets(cluster)
+        type_untyped(cluster, self.form.notes)
         self.secrets.localize(cluster)
         return cluster
 
