@@ -24,6 +24,7 @@ from typing import Any
 from envoyscope.model.dump import ConfigDump
 from envoyscope.verify import secrets
 from envoyscope.verify.envoy import free_port, write_json
+from envoyscope.verify.legacy import type_untyped
 from envoyscope.verify.strip import strip_cluster, strip_listener
 
 T = "type.googleapis.com/"
@@ -97,45 +98,6 @@ def _chains(listener: dict[str, Any]) -> list[dict[str, Any]]:
     if isinstance(listener.get("default_filter_chain"), dict):
         chains.append(listener["default_filter_chain"])
     return chains
-
-
-# Extensions old (v2-era) dumps name without any config: each one's v3 type with its default config, which is
-# what Envoy then used. Named extensions that carry a config are left alone (Envoy says if it cannot load them).
-DEFAULT_TYPES = {
-    "envoy.transport_sockets.raw_buffer": "envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer",
-    "raw_buffer": "envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer",
-    "envoy.retry_host_predicates.previous_hosts":
-        "envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate",
-    "envoy.filters.http.router": "envoy.extensions.filters.http.router.v3.Router",
-    "envoy.router": "envoy.extensions.filters.http.router.v3.Router",
-    "envoy.filters.http.cors": "envoy.extensions.filters.http.cors.v3.Cors",
-    "envoy.cors": "envoy.extensions.filters.http.cors.v3.Cors",
-    "envoy.filters.http.fault": "envoy.extensions.filters.http.fault.v3.HTTPFault",
-    "envoy.fault": "envoy.extensions.filters.http.fault.v3.HTTPFault",
-    "envoy.filters.listener.tls_inspector": "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector",
-    "envoy.listener.tls_inspector": "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector",
-    "envoy.filters.listener.http_inspector": "envoy.extensions.filters.listener.http_inspector.v3.HttpInspector",
-    "envoy.listener.http_inspector": "envoy.extensions.filters.listener.http_inspector.v3.HttpInspector",
-    "envoy.filters.listener.original_dst": "envoy.extensions.filters.listener.original_dst.v3.OriginalDst",
-}
-
-
-def type_untyped(node: Any, notes: list[str]) -> None:
-    """Give each config-less extension its v3 type (in place), noting which names were typed."""
-    if isinstance(node, dict):
-        name = node.get("name")
-        if (isinstance(name, str) and name in DEFAULT_TYPES and not node.get("typed_config")
-                and not node.get("config") and set(node) <= {"name", "config", "typed_config"}):
-            node.pop("config", None)
-            node["typed_config"] = {"@type": T + DEFAULT_TYPES[name]}
-            note = f"typed the config-less {name} (as old dumps write it) with its default v3 config"
-            if note not in notes:
-                notes.append(note)
-        for value in node.values():
-            type_untyped(value, notes)
-    elif isinstance(node, list):
-        for value in node:
-            type_untyped(value, notes)
 
 
 def _is_true(value: Any) -> bool:

@@ -88,3 +88,21 @@ def test_istio_only_extensions_are_recognised_by_name_type_or_ecds() -> None:
     assert is_istio_only({"name": "wasm-plugin", "config_discovery": {"type_urls": [T + "x.Wasm"]}})
     assert not is_istio_only({"name": "envoy.filters.http.router",
                               "typed_config": {"@type": T + "envoy.extensions.filters.http.router.v3.Router"}})
+
+
+def test_config_less_filters_of_old_dumps_get_their_default_type() -> None:
+    from envoyscope.verify.legacy import type_untyped
+
+    listener: dict[str, Any] = {"listener_filters": [{"name": "envoy.filters.listener.tls_inspector"}],
+                "filter_chains": [{"filters": [{"name": "x", "typed_config": {"http_filters": [
+                    {"name": "envoy.filters.http.router", "config": {}},
+                    {"name": "envoy.filters.http.fault", "config": {"delay": {}}}]}}]}]}
+    notes: list[str] = []
+    type_untyped(listener, notes)
+    assert listener["listener_filters"][0]["typed_config"] == {
+        "@type": T + "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"}
+    http = listener["filter_chains"][0]["filters"][0]["typed_config"]["http_filters"]
+    assert http[0] == {"name": "envoy.filters.http.router",
+                       "typed_config": {"@type": T + "envoy.extensions.filters.http.router.v3.Router"}}
+    assert http[1] == {"name": "envoy.filters.http.fault", "config": {"delay": {}}}  # a real config: left alone
+    assert len(notes) == 2
