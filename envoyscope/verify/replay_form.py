@@ -9,8 +9,10 @@
 - unnamed filter chains, routes and static listeners get a synthetic name carrying their index;
 - upstreams (EDS, DNS, ORIGINAL_DST, static) become STATIC clusters of the same name pointing at a closed loopback
   port, so Envoy logs the cluster and fails fast; clusters with no endpoints in the dump's EDS keep none (UH);
-- Istio-only extensions are removed (`strip`), SDS secrets and certificate files are throwaway test certificates
-  (`certs`), and every listener and HTTP connection manager writes the JSON access log `send` reads.
+- Istio-only extensions are removed (`strip`), config-less filters of v2-era dumps get their default v3 type
+  (`legacy`), weighted clusters pick with a request header (the trace's ``--random-value``), SDS secrets and
+  certificate files are throwaway test certificates (`certs`), and every listener and HTTP connection manager
+  writes the JSON access log `send` reads.
 """
 
 from __future__ import annotations
