@@ -19,9 +19,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "envoyscope"
 FORBIDDEN_LIBRARIES = ("textual", "rich", "httpx", "kubernetes")
 # What each layer must not import from (envoyscope.<name>, and every cli* module for "cli").
 ABOVE = {
-    "model": ("engine", "sources", "report", "tui", "cli"),
-    "engine": ("sources", "report", "tui", "cli"),
-    "sources": ("report", "tui", "cli"),
+    "model": ("engine", "sources", "report", "tui", "cli", "verify"),
+    "engine": ("sources", "report", "tui", "cli", "verify"),
+    "sources": ("report", "tui", "cli", "verify"),
 }
 
 
