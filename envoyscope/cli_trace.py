@@ -41,8 +41,9 @@ def register(sub: Any) -> None:
                         help="ALPN: with TLS the list offered, e.g. h2,http/1.1; with --scheme http, h2c sends HTTP/2 "
                              "with prior knowledge")
     parser.add_argument("--client-cert", choices=("presented", "validated"), default="",
-                        help="with TLS: the client presents a certificate (validated: one the listener trusts, as "
-                             "between Istio sidecars)")
+                        help="with TLS: the client presents a certificate — validated: one the listener trusts (as "
+                             "between Istio sidecars); presented: one it does not (a listener that verifies fails the "
+                             "handshake)")
     parser.add_argument("--source-ip", help="the app's IPv4 or IPv6 address (default: the first proxy's instance IP)")
     parser.add_argument("--from", dest="from_proxy", metavar="PROXY", help="the proxy where the request starts")
     parser.add_argument("--proxy", action="append", default=[], metavar="NAME=IP",

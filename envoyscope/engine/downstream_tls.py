@@ -22,6 +22,7 @@ from envoyscope.model.dump import ConfigDump
 NO_CLIENT_CERT = "PEER_DID_NOT_RETURN_A_CERTIFICATE"
 PLAINTEXT_HTTP = "HTTP_REQUEST"
 PLAINTEXT_OTHER = "WRONG_VERSION_NUMBER"
+UNTRUSTED_CERT = "CERTIFICATE_VERIFY_FAILED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +150,8 @@ def terminate_tls(chain: dict[str, Any], chain_path: str, wire: Wire, proxy: Con
     server_alpn = tuple(str(a) for a in common.get("alpn_protocols") or ())
     alpn, alpn_why = _negotiate(server_alpn, wire.alpn)
     client = _client_part(required, trusted_ca, trusted_sans, wire)
-    failure, fail_why = _failure(required, wire)
+    verifies = trusted_ca is not None and _trust_chain(common) != "ACCEPT_UNTRUSTED"
+    failure, fail_why = _failure(required, verifies, wire)
     tls = DownstreamTls(cert, required, trusted_ca, trusted_sans, server_alpn, alpn, failure)
     if failure:
         return tls, Step("downstream_tls", None, fail_why, path, raw=context)
@@ -165,13 +167,21 @@ def _client_part(required: bool, ca: str | None, sans: tuple[str, ...], wire: Wi
     need = "a client certificate is required" if required else "a client certificate is asked for (optional)"
     if wire.client_cert == "validated":
         return f"{need} ({trust}): the client's certificate is one it trusts"
+    if wire.client_cert == "offered":
+        return (f"{need} ({trust}): the previous proxy presents its certificate, assumed trusted (envoyscope "
+                "holds no certificate to verify)")
     if wire.client_cert == "presented":
-        return (f"{need} ({trust}): the client presents one, assumed trusted (envoyscope holds no client "
-                "certificate to verify)")
+        return f"{need} ({trust}): the client presents one the listener does not trust"
     return f"{need} ({trust}): the client presents none" + ("" if required else ", which the listener accepts")
 
 
-def _failure(required: bool, wire: Wire) -> tuple[str | None, str]:
+def _trust_chain(common: dict[str, Any]) -> str:
+    context = common.get("validation_context") or (common.get("combined_validation_context") or {}).get(
+        "default_validation_context") or {}
+    return str(context.get("trust_chain_verification", "VERIFY_TRUST_CHAIN"))
+
+
+def _failure(required: bool, verifies: bool, wire: Wire) -> tuple[str | None, str]:
     if wire.transport != "tls":
         reason = PLAINTEXT_HTTP if wire.http else PLAINTEXT_OTHER
         what = "plaintext HTTP" if wire.http else "plaintext bytes"
@@ -181,4 +191,7 @@ def _failure(required: bool, wire: Wire) -> tuple[str | None, str]:
         return NO_CLIENT_CERT, ("the chain requires a client certificate (require_client_certificate) and the "
                                 f"client presents none: the handshake fails ({NO_CLIENT_CERT}) and Envoy closes "
                                 "the connection (pass --client-cert validated for a client it trusts)")
+    if verifies and wire.client_cert == "presented":
+        return UNTRUSTED_CERT, ("the client's certificate is not signed by a CA the chain trusts: the handshake "
+                                f"fails ({UNTRUSTED_CERT}) and Envoy closes the connection")
     return None, ""

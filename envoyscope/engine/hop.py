@@ -37,6 +37,9 @@ class HopResult:
     assumption: str | None = None  # an endpoint the dump does not hold, taken from the other sources
 
 
+# What tcp_proxy decides when it accepts the connection, before any TLS handshake of the client can end.
+CONNECT_TIME_OUTCOMES = ("unknown_cluster", "no_healthy_upstream", "blackhole")
+
 # For a cluster whose endpoints the dump does not hold: an endpoint among the other sources and why, or None.
 GuessEndpoint = Callable[[str], "tuple[Endpoint, str] | None"]
 
@@ -85,16 +88,24 @@ def run_hop(proxy: ConfigDump, wire: Wire, entry: str, request: TraceRequest,
     b.facts["filter_chain"] = chain_label
     chain_path = _chain_path(listener.path, steps)
     downstream, tls_step = terminate_tls(chain, chain_path, wire, proxy)
+    failed = downstream is not None and downstream.failure
     if tls_step is not None:
         b.facts["downstream_tls"] = downstream
         b.step(tls_step)
-        if downstream is not None and downstream.failure:
-            return b.end("tls_handshake_failed", f"filter chain {chain_label} of `{listener.name}`: {tls_step.reason}")
     action = network_action(chain, proxy, chain_path, sni=wire.sni)
+    if failed and action.kind != "tcp_proxy":
+        return b.end("tls_handshake_failed", f"filter chain {chain_label} of `{listener.name}`: {tls_step.reason}"
+                     if tls_step else "the TLS handshake fails")
     b.step(action.step)
     if action.kind == "tcp_proxy":
         cluster = pick_weighted(action.clusters, request.random_value)
-        return _to_cluster(b, proxy, wire, cluster, request, http=False)
+        result = _to_cluster(b, proxy, wire, cluster, request, http=False)
+        if not failed or (result.outcome is not None and result.outcome.kind in CONNECT_TIME_OUTCOMES):
+            return result
+        # tcp_proxy connects upstream as soon as the connection is accepted; then the handshake fails
+        return b.end("tls_handshake_failed", f"filter chain {chain_label} of `{listener.name}`: "
+                     f"{tls_step.reason if tls_step else 'the TLS handshake fails'} (tcp_proxy had already "
+                     "connected upstream)")
     if action.kind != "http":
         return b.end("unsupported", action.step.reason)
     if wire.transport == "tls" and not action.terminates_tls:
@@ -235,7 +246,7 @@ def _client_cert(tls: TlsContext | None) -> str:
         return ""
     if tls.mode == "ISTIO_MUTUAL":
         return "validated"
-    return "presented" if tls.client_cert else ""
+    return "offered" if tls.client_cert else ""  # a certificate whose trust by the receiver is not known
 
 
 def leaves(result: HopResult) -> Outcome:

@@ -18,7 +18,9 @@ class TraceRequest:
     as curl sends it (port left out when it is the scheme's default).
     alpn: for ``https``/``tls`` the ClientHello's ALPN; for ``http``, ``h2c`` means HTTP/2 with prior knowledge
     (``curl --http2-prior-knowledge``): the connection opens with the HTTP/2 preface instead of an HTTP/1.1 line.
-    client_cert: whether a TLS client presents a certificate: ``""`` (a plain HTTPS client), ``presented``, or
+    client_cert: whether a TLS client presents a certificate: ``""`` (a plain HTTPS client), ``presented`` (one the
+    listener does not trust: a listener that verifies fails the handshake), ``offered`` (a proxy's own certificate
+    to the next hop, trust not known: assumed trusted), or
     ``validated`` (one the receiving listener trusts, as between Istio sidecars with mutual TLS).
     """
 
@@ -109,7 +111,7 @@ class Wire:
     path: str = "/"
     method: str = "GET"
     headers: tuple[tuple[str, str], ...] = ()  # other request headers, lower-case names
-    client_cert: str = ""  # TLS only: "" (no client certificate) | presented | validated (the listener trusts it)
+    client_cert: str = ""  # TLS only: "" (none) | presented (untrusted) | validated (trusted) | offered (not known)
 
     def with_(self, **changes: Any) -> Wire:
         return replace(self, **changes)

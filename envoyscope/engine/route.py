@@ -99,7 +99,7 @@ def tls_context_matches(tls: dict[str, Any], request: HttpRequest) -> tuple[bool
     """``RouteEntryImplBase::evaluateTlsContextMatch``: ``presented`` / ``validated`` compare with whether the
     downstream connection is TLS *and* its client presented a certificate / one the listener validated."""
     cert = request.client_cert if request.scheme == "https" else ""
-    facts = {"presented": cert in ("presented", "validated"), "validated": cert == "validated"}
+    facts = {"presented": cert in ("presented", "validated", "offered"), "validated": cert in ("validated", "offered")}
     for key in ("presented", "validated"):
         want = tls.get(key)
         if isinstance(want, dict):

@@ -25,8 +25,26 @@ def cannot_replay_reason(dump: ConfigDump) -> str | None:
     return None
 
 
-def envoy_outcome(d: Decision) -> str:
-    """The outcome kind Envoy's decision at one proxy shows (``upstream``: it forwarded the request)."""
+def chain_terminates_tls(dump: ConfigDump, listener: str | None, chain: str | None) -> bool:
+    """Whether the filter chain Envoy chose (by envoyscope's label: its name or index) has a TLS transport socket."""
+    from envoyscope.engine.downstream_tls import downstream_context
+
+    resource = dump.listener(listener) if listener else None
+    if resource is None or chain is None:
+        return False
+    chains = list(resource.raw.get("filter_chains") or ())
+    named = [raw for index, raw in enumerate(chains) if str(raw.get("name") or index) == chain]
+    if named:  # Istio names a port's TLS and plaintext chains alike: only when every one of them is TLS
+        return all(downstream_context(raw) is not None for raw in named)
+    default = resource.raw.get("default_filter_chain")
+    return isinstance(default, dict) and downstream_context(default) is not None
+
+
+def envoy_outcome(d: Decision, terminates_tls: bool = False) -> str:
+    """The outcome kind Envoy's decision at one proxy shows (``upstream``: it forwarded the request).
+
+    ``terminates_tls``: the chain Envoy chose has a TLS transport socket (from the dump), so a transport failure
+    logged on the connection is that chain's handshake failing."""
     flags = set(d.response_flags.split(",")) - {""}
     if d.listener is None:
         return "no_listener"
@@ -42,6 +60,10 @@ def envoy_outcome(d: Decision) -> str:
         return "unknown_cluster"
     if "UH" in flags:
         return "no_healthy_upstream"
+    if terminates_tls and not d.http and "TLS_error" in d.downstream_failure:
+        # tcp_proxy connects upstream at once, so the cluster is logged, but the handshake failed after that.
+        # (An HTTP request the connection manager logged went through any handshake there was.)
+        return "tls_handshake_failed"
     if "DPE" in flags or (d.http and d.cluster is None and d.response_code == 400):
         return "reset"
     if d.cluster is None and d.response_code:
@@ -170,7 +192,8 @@ def check_hop(replay: Replay, hop: Hop, entry: str, payload_http: bool, outcome:
     result.decision = decision
     theirs = {"listener": decision.listener, "filter_chain": decision.filter_chain,
               "virtual_host": decision.virtual_host, "route": decision.route, "cluster": decision.cluster,
-              "outcome": envoy_outcome(decision)}
+              "outcome": envoy_outcome(decision, chain_terminates_tls(replay.dump, decision.listener,
+                                                                       decision.filter_chain))}
     ours = _hop_fields(hop, outcome)
     if theirs["virtual_host"] is None and decision.http and ours["route"] is None:
         theirs["virtual_host"] = ours["virtual_host"]  # no route: Envoy adds no virtual host header to say which

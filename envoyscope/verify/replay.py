@@ -30,12 +30,17 @@ class Replay:
         self.ca = ca
         self.form: ReplayForm | None = None
         self.envoy: Envoy | None = None
+        self.sink: Any = None
         self.rejected: dict[str, str] = {}
         self._offset = 0
         self._pending: list[dict[str, Any]] = []
 
     def start(self) -> Replay:
-        self.form = build(self.dump, self.workdir, self.ca)
+        from envoyscope.verify.replay_form import CLOSED_HOST
+        from envoyscope.verify.sink import Sink
+
+        self.sink = Sink(CLOSED_HOST)
+        self.form = build(self.dump, self.workdir, self.ca, upstream_port=self.sink.port)
         self.envoy = Envoy(self.binary, self.workdir, self.form.bootstrap).start()
         try:
             self._wait_loaded()
@@ -71,6 +76,9 @@ class Replay:
         if self.envoy is not None:
             self.envoy.stop()
             self.envoy = None
+        if self.sink is not None:
+            self.sink.close()
+            self.sink = None
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None

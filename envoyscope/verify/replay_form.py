@@ -110,8 +110,9 @@ class _Builder:
     def __init__(self, dump: ConfigDump, folder: Path) -> None:
         self.dump = dump
         self.form = ReplayForm(folder=folder, log=folder / "access.json")
-        # nothing listens there (on 127.0.0.2, where no other test binds): every upstream connection is refused
+        # nothing listens there (on 127.0.0.2, where no other test binds): DNS lookups are refused
         self.closed_port = free_port(CLOSED_HOST)
+        self.upstream_port = self.closed_port  # every cluster's endpoint: the sink's port when the replay has one
         self.secrets = secrets.Secrets(folder / "sds", self.form.notes, self._known_secret)
         self.route_names: set[str] = set()
         (folder / "rds").mkdir(parents=True, exist_ok=True)
@@ -223,7 +224,7 @@ class _Builder:
     # -- clusters --
     def endpoint(self, health: str | None = None) -> dict[str, Any]:
         lb: dict[str, Any] = {"endpoint": {"address": {"socket_address": {
-            "address": CLOSED_HOST, "port_value": self.closed_port}}}}
+            "address": CLOSED_HOST, "port_value": self.upstream_port}}}}
         if health:
             lb["health_status"] = health
         return lb
@@ -263,10 +264,13 @@ class _Builder:
         return cluster
 
 
-def build(dump: ConfigDump, folder: Path, ca: Any = None) -> ReplayForm:
-    """Write the replay form of ``dump`` into ``folder`` (created)."""
+def build(dump: ConfigDump, folder: Path, ca: Any = None, upstream_port: int | None = None) -> ReplayForm:
+    """Write the replay form of ``dump`` into ``folder`` (created); ``upstream_port``: where every cluster's
+    endpoint is (on 127.0.0.2; default a closed port)."""
     folder.mkdir(parents=True, exist_ok=True)
     b = _Builder(dump, folder)
+    if upstream_port is not None:
+        b.upstream_port = upstream_port
     if ca is not None:
         b.secrets.ca = ca
     form = b.form

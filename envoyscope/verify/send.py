@@ -40,6 +40,7 @@ class Decision:
     response_code: int | None
     details: str = ""
     http: bool = False  # the HTTP connection manager logged the request
+    downstream_failure: str = ""  # %DOWNSTREAM_TRANSPORT_FAILURE_REASON%: the listener's TLS handshake failed
 
     def to_json(self) -> dict[str, Any]:
         return {"listener": self.listener, "filter_chain": self.filter_chain, "virtual_host": self.virtual_host,
@@ -161,6 +162,6 @@ def _decision(replay: Replay, case: str, direct: str, deadline: float) -> Decisi
                 response_flags=_clean(line.get("flags")) or "",
                 response_code=int(code) if code and code != "0" else None,
                 details=" ".join(x for x in (_clean(line.get("details")), _clean(conn.get("failure"))) if x),
-                http=http is not None)
+                http=http is not None, downstream_failure=_clean(conn.get("failure")) or "")
         time.sleep(0.01)
     raise TimeoutError(f"no access-log line for {case} ({direct})")

@@ -43,29 +43,10 @@ UNLOADABLE = {
     "istioctl/describe/testdata/http_config.json": "the dump holds no listeners (a partial dump)",
     "istioctl/describe/testdata/tls_config.json": "the dump holds no listeners (a partial dump)",
 }
-# (dump, verify flags) → the finding (in /tmp/verify-findings.md when written) for an engine gap being fixed
-# elsewhere: reported, not failed on. Empty it as the engine is fixed.
-F3 = ("F3 plaintext into a chain with a TLS transport socket (no transport_protocol match): Envoy fails the TLS "
-      "handshake, envoyscope reads the bytes as HTTP/TCP")
-BOOKINFO = "real-dumps/bookinfo-1.5/productpage-config-dump.json"
-F1 = ("F1 require_client_certificate not modelled: Envoy fails the TLS handshake "
-      "(PEER_DID_NOT_RETURN_A_CERTIFICATE), envoyscope routes the request on")
-KNOWN_DISAGREEMENTS: dict[tuple[str, str], str] = {
-    ("real-dumps/multiparty-lb-1.22/sidecar_config_dump.json",
-     "inbound 172.24.32.19:3333 TLS alpn istio-http/1.1 without a client certificate"): F1,
-    ("real-dumps/multiparty-lb-1.22/sidecar_config_dump.json",
-     "inbound 172.24.32.19:9 TLS alpn istio-http/1.1 without a client certificate"): F1,
-    ("real-dumps/openshift-sm-1.20/hello-openshift-config-dump.json",
-     "inbound 10.129.0.60:8080 TLS alpn istio-http/1.1 without a client certificate"): F1,
-    ("real-dumps/openshift-sm-1.20/hello-openshift-config-dump.json",
-     "inbound 10.129.0.60:9 TLS alpn istio-http/1.1 without a client certificate"): F1,
-    (BOOKINFO, "inbound 10.44.0.11:9080 plaintext HTTP"): F3,
-    (BOOKINFO, "inbound 10.44.0.11:9080 plaintext TCP"): F3,
-    (BOOKINFO, "inbound 10.44.0.11:9080 TLS alpn istio-http/1.1 without a client certificate"): F1,
-    (BOOKINFO, "inbound 10.44.0.11:9080 TLS from the app (no ALPN, no client certificate)"): F1,
-    ("real-dumps/bookinfo-1.5/ingressgateway_config_dump.json",
-     "--to httpbin.example.com:443 --ip 10.44.0.2 --scheme tls"): F1,
-}
+# (dump, verify flags) → the finding, for a case where envoyscope is known to disagree with Envoy: reported, not
+# failed on. Empty: the three gaps replaying found (client certificates required, untrusted client certificates,
+# plaintext into a chain whose transport socket is TLS) are modelled by the downstream TLS step.
+KNOWN_DISAGREEMENTS: dict[tuple[str, str], str] = {}
 MIN_REQUESTS = 300
 RESULTS: dict[str, tuple[int, int, int]] = {}  # dump → (requests, agree, known disagreements)
 
