@@ -17,6 +17,7 @@ from envoyscope.errors import EnvoyscopeError
 COMMAND_MODULES = (
     "envoyscope.cli_summary",
     "envoyscope.cli_trace",
+    "envoyscope.cli_diff",
     "envoyscope.cli_capture",
     "envoyscope.cli_pods",
     "envoyscope.cli_tui",

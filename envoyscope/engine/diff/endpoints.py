@@ -158,6 +158,6 @@ def endpoint_changes(old: ConfigDump, new: ConfigDump) -> list[Change]:
             found.append(group[0])
         else:
             kinds = {c.change for c in group}
-            change = MODIFIED if kinds == {MODIFIED} else next(c.change for c in group if c.change != MODIFIED)
-            found.append(Change("endpoint", name, change, tuple(f for c in group for f in c.fields)))
+            what = MODIFIED if kinds == {MODIFIED} else next(c.change for c in group if c.change != MODIFIED)
+            found.append(Change("endpoint", name, what, tuple(f for c in group for f in c.fields)))
     return found
