@@ -58,6 +58,9 @@ ENUM_DEFAULTS = {
     "cluster_not_found_response_code": "SERVICE_UNAVAILABLE",
     "api_type": "DEPRECATED_AND_UNAVAILABLE_DO_NOT_USE",
 }
+# Fields whose JSON (lowerCamel) name does not turn back into the proto name by inserting underscores.
+IRREGULAR = {"trace_id128bit": "trace_id_128bit", "accept_http10": "accept_http_10",
+             "default_host_for_http10": "default_host_for_http_10"}
 _WRAPPERS = frozenset({"DoubleValue", "FloatValue", "Int64Value", "UInt64Value", "Int32Value", "UInt32Value",
                        "BoolValue", "StringValue", "BytesValue"})
 _DURATION = re.compile(r"^(-?)(\d+)(?:\.(\d{1,9}))?s$")
@@ -135,6 +138,7 @@ def canonical(value: Any, key: str = "") -> Any:
         out: dict[str, Any] = {}
         for name, child in value.items():
             field = snake(name)
+            field = IRREGULAR.get(field, field)
             if field in NOISE:
                 continue
             if field in _SECRET_KEYS:

@@ -13,7 +13,7 @@ from typing import Any
 
 from envoyscope.engine.diff.canonical import canonical
 from envoyscope.engine.diff.changes import ADDED, REMOVED, Change, FieldChange, ProxyDiff, proxy_name
-from envoyscope.engine.diff.endpoints import endpoint_changes
+from envoyscope.engine.diff.endpoints import address_of, endpoint_changes
 from envoyscope.engine.diff.resources import (
     bootstrap_changes,
     bootstrap_view,
@@ -31,11 +31,18 @@ Comparer = Callable[[str, Doc, Doc], list[Change]]
 _STATE = {"dynamic_warming": "warming", "dynamic_draining": "draining"}
 
 
+def key_of(resource: Resource) -> str:
+    """A resource's name; for a listener without one (a bootstrap's), its address, which Envoy binds it by."""
+    if resource.name or resource.kind != "listener":
+        return resource.name
+    return address_of(resource.raw.get("address") or {})
+
+
 def by_name(resources: Iterable[Resource]) -> dict[str, Resource]:
     """Resources by name; the first of a name wins (active before warming, as `ConfigDump.get`)."""
     found: dict[str, Resource] = {}
     for resource in resources:
-        found.setdefault(resource.name, resource)
+        found.setdefault(key_of(resource), resource)
     return found
 
 
@@ -76,12 +83,18 @@ def diff_bootstrap(old: ConfigDump, new: ConfigDump) -> list[Change]:
     return bootstrap_changes(proxy_name(new) or "", views[0], views[1])
 
 
+def _rds(dump: ConfigDump) -> list[Resource]:
+    """Route configurations given by RDS. The static ones are those written inside listeners (Envoy lists them
+    again, unnamed or repeated once per filter chain): they are compared as part of their listener."""
+    return [resource for resource in dump.route_configs if resource.state != "static"]
+
+
 def diff_dumps(old: ConfigDump, new: ConfigDump) -> list[Change]:
     """Every change from ``old`` to ``new`` (one proxy): bootstrap, listeners (their filter chains and inline
     routes), route configurations (virtual hosts, routes), clusters, endpoints, secrets — in that order."""
     changes = diff_bootstrap(old, new)
     changes += compare_kind("listener", old.listeners, new.listeners, listener_changes)
-    changes += compare_kind("route_config", old.route_configs, new.route_configs, route_config_changes)
+    changes += compare_kind("route_config", _rds(old), _rds(new), route_config_changes)
     changes += compare_kind("cluster", old.clusters, new.clusters, cluster_changes)
     changes += endpoint_changes(old, new)
     changes += compare_kind("secret", old.secrets, new.secrets, secret_changes)
