@@ -55,11 +55,20 @@ def field_sentence(what: str, field: FieldChange) -> str:
         if old is None:
             return f"{what}: {address} added ({where}: {value_text(new)})"
         return f"{what}: {address} removed ({where})"
+    if _scalars(old) and _scalars(new):
+        added = [value_text(v) for v in new if v not in old]
+        removed = [value_text(v) for v in old if v not in new]
+        parts = ([f"added {', '.join(added)}"] if added else []) + ([f"removed {', '.join(removed)}"] if removed else [])
+        return f"{what} {path}: {'; '.join(parts) or 'reordered'}"
     if old is None:
         return f"{what} {path} set to {value_text(new)}"
     if new is None:
         return f"{what} {path} unset (was {value_text(old)})"
     return f"{what} {path} {value_text(old)} → {value_text(new)}"
+
+
+def _scalars(value: Any) -> bool:
+    return isinstance(value, list) and all(not isinstance(v, dict | list) for v in value)
 
 
 def sentences(change: Change) -> list[str]:
