@@ -58,7 +58,8 @@ def field_sentence(what: str, field: FieldChange) -> str:
     if _scalars(old) and _scalars(new):
         added = [value_text(v) for v in new if v not in old]
         removed = [value_text(v) for v in old if v not in new]
-        parts = ([f"added {', '.join(added)}"] if added else []) + ([f"removed {', '.join(removed)}"] if removed else [])
+        parts = [f"added {', '.join(added)}"] if added else []
+        parts += [f"removed {', '.join(removed)}"] if removed else []
         return f"{what} {path}: {'; '.join(parts) or 'reordered'}"
     if old is None:
         return f"{what} {path} set to {value_text(new)}"
