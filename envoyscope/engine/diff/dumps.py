@@ -24,6 +24,7 @@ from envoyscope.engine.diff.resources import (
 )
 from envoyscope.model.dump import ConfigDump, Resource
 from envoyscope.model.identity import envoy_version
+from envoyscope.model.normalize import normalize_resource, snake, to_snake_case
 
 Doc = dict[str, Any]
 Comparer = Callable[[str, Doc, Doc], list[Change]]
@@ -50,6 +51,14 @@ def _state(resource: Resource) -> str:
     return _STATE.get(resource.state, "active")
 
 
+def renormalized(raw: Doc) -> Doc:
+    """A resource normalize left camelCase (inside a snake_case section, parse trusts the section's casing), in
+    snake_case and v3, so that its v2 fields (``tls_context``, ``hosts``) are upgraded as anywhere else."""
+    if any(snake(key) != key for key in raw):
+        return normalize_resource(to_snake_case(raw), camel=False)  # type: ignore[no-any-return]
+    return raw
+
+
 def compare_kind(kind: str, old: Iterable[Resource], new: Iterable[Resource], comparer: Comparer) -> list[Change]:
     """Resources of one kind paired by name: added, removed, and what the comparer finds in the others."""
     old_by, new_by = by_name(old), by_name(new)
@@ -61,7 +70,7 @@ def compare_kind(kind: str, old: Iterable[Resource], new: Iterable[Resource], co
             continue
         if before.raw == after.raw and _state(before) == _state(after):
             continue
-        changes = comparer(name, canonical(before.raw), canonical(after.raw))
+        changes = comparer(name, canonical(renormalized(before.raw)), canonical(renormalized(after.raw)))
         if _state(before) != _state(after):
             state = FieldChange("state", _state(before), _state(after))
             if changes and changes[0].kind == kind and changes[0].name == name:
