@@ -108,7 +108,8 @@ def notes(proxies: list[Any]) -> list[str]:
     for proxy in proxies:
         if proxy.old is None or proxy.new is None:
             continue
-        for what, has in (("EDS endpoints (?include_eds)", lambda d: d.has("endpoints")),
+        sections = [(name, lambda d, n=name: d.has(n)) for name in ("listeners", "routes", "clusters", "secrets")]
+        for what, has in (*sections, ("EDS endpoints (?include_eds)", lambda d: d.has("endpoints")),
                           ("/clusters health", lambda d: d.clusters_status is not None),
                           ("bootstrap", lambda d: d.bootstrap is not None)):
             if has(proxy.old) != has(proxy.new):

@@ -6,6 +6,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import orjson
+
 from envoyscope.engine.diff import canonical, diff_dumps, pair_proxies
 from envoyscope.model.dump import ConfigDump
 from envoyscope.model.parse import parse_document
@@ -161,3 +163,28 @@ def test_warming_listener_and_proxies_paired_by_identity() -> None:
         ("a-7d6cfb7dfd-ccspq", "a-7d6cfb7dfd-xxxxx"), ("b-5c54dcd5bd-z5ghf", "c-5c54dcd5bd-z5ghf")]
     assert [(o and o.identity.pod, n and n.identity.pod) for o, n in pair_proxies([a_old, b_old], [a_new])] == [
         ("a-7d6cfb7dfd-ccspq", "a-7d6cfb7dfd-xxxxx"), ("b-5c54dcd5bd-z5ghf", None)]
+
+
+def test_no_private_key_in_any_change() -> None:
+    """A key in a TLS context is redacted (a new key is no change); one pasted elsewhere is blanked in the output."""
+    from envoyscope.engine.diff import diff_json
+    from envoyscope.engine.diff.changes import ProxyDiff
+    from tests.diff.mutations import new_certificate
+
+    cert, key = new_certificate("a.example.com", 30)
+    _, other_key = new_certificate("a.example.com", 30)
+
+    def listener(private: str, note: str) -> dict[str, Any]:
+        tls = {"name": "envoy.transport_sockets.tls", "typed_config": {
+            "@type": T + "envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext",
+            "common_tls_context": {"tls_certificates": [{"certificate_chain": {"inline_string": cert},
+                                                         "private_key": {"inline_string": private}}]}}}
+        return {"name": "l", "stat_prefix": note,
+                "filter_chains": [{"name": "c", "transport_socket": tls, "filters": []}]}
+
+    assert changes(dump(listeners=[listener(key, "x")]), dump(listeners=[listener(other_key, "x")])) == []
+    old, new = dump(listeners=[listener(key, "x")]), dump(listeners=[listener(other_key, other_key)])
+    found = diff_dumps(old, new)
+    assert [(c.kind, f.path) for c in found for f in c.fields] == [("listener", "stat_prefix")]
+    text = orjson.dumps(diff_json([ProxyDiff(old, new, tuple(found))])).decode()
+    assert "PRIVATE KEY" not in text and other_key.splitlines()[1] not in text

@@ -141,7 +141,7 @@ def canonical(value: Any, key: str = "") -> Any:
             field = IRREGULAR.get(field, field)
             if field in NOISE:
                 continue
-            if field in _SECRET_KEYS:
+            if field in _SECRET_KEYS or (field == "secret" and key == "generic_secret"):
                 out[field] = REDACTED
                 continue
             if field == "@type" and isinstance(child, str):

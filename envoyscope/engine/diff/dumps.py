@@ -92,6 +92,12 @@ def diff_bootstrap(old: ConfigDump, new: ConfigDump) -> list[Change]:
     return bootstrap_changes(proxy_name(new) or "", views[0], views[1])
 
 
+def _both(old: ConfigDump, new: ConfigDump, section: str) -> bool:
+    """Whether both inputs hold a section: one that holds none (an istioctl list of clusters only, a dump with
+    a section left out) says nothing about its resources, which are then not compared."""
+    return old.has(section) and new.has(section)
+
+
 def _rds(dump: ConfigDump) -> list[Resource]:
     """Route configurations given by RDS. The static ones are those written inside listeners (Envoy lists them
     again, unnamed or repeated once per filter chain): they are compared as part of their listener."""
@@ -100,13 +106,18 @@ def _rds(dump: ConfigDump) -> list[Resource]:
 
 def diff_dumps(old: ConfigDump, new: ConfigDump) -> list[Change]:
     """Every change from ``old`` to ``new`` (one proxy): bootstrap, listeners (their filter chains and inline
-    routes), route configurations (virtual hosts, routes), clusters, endpoints, secrets — in that order."""
+    routes), route configurations (virtual hosts, routes), clusters, endpoints, secrets — in that order.
+    A section only one side holds is not compared (`_both`)."""
     changes = diff_bootstrap(old, new)
-    changes += compare_kind("listener", old.listeners, new.listeners, listener_changes)
-    changes += compare_kind("route_config", _rds(old), _rds(new), route_config_changes)
-    changes += compare_kind("cluster", old.clusters, new.clusters, cluster_changes)
+    if _both(old, new, "listeners"):
+        changes += compare_kind("listener", old.listeners, new.listeners, listener_changes)
+    if _both(old, new, "routes"):
+        changes += compare_kind("route_config", _rds(old), _rds(new), route_config_changes)
+    if _both(old, new, "clusters"):
+        changes += compare_kind("cluster", old.clusters, new.clusters, cluster_changes)
     changes += endpoint_changes(old, new)
-    changes += compare_kind("secret", old.secrets, new.secrets, secret_changes)
+    if _both(old, new, "secrets"):
+        changes += compare_kind("secret", old.secrets, new.secrets, secret_changes)
     return changes
 
 

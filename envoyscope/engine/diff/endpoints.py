@@ -18,7 +18,7 @@ from typing import Any
 
 from envoyscope.engine.diff.canonical import canonical
 from envoyscope.engine.diff.changes import ADDED, MODIFIED, REMOVED, Change, FieldChange
-from envoyscope.engine.diff.values import diff_values
+from envoyscope.engine.diff.values import diff_values, field_change
 from envoyscope.model.clusters_status import ClustersStatus, HostStatus
 from envoyscope.model.dump import ConfigDump
 
@@ -98,7 +98,7 @@ def _hosts_fields(prefix: str, old: dict[str, Doc], new: dict[str, Doc]) -> list
     for address in sorted(old.keys() | new.keys()):
         before, after = old.get(address), new.get(address)
         if before is None or after is None:
-            fields.append(FieldChange(f"{prefix}[{address}]", before, after))
+            fields.append(field_change(f"{prefix}[{address}]", before, after))
         else:
             fields.extend(diff_values(before, after, f"{prefix}[{address}]"))
     return fields

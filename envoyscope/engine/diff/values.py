@@ -12,6 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 from envoyscope.engine.diff.changes import FieldChange
+from envoyscope.model.certs import scrub_private_keys
+
+
+def field_change(path: str, old: Any, new: Any) -> FieldChange:
+    """A changed field, with any private key that a string of it holds (a PEM pasted anywhere) blanked."""
+    return FieldChange(path, scrub_private_keys(old), scrub_private_keys(new))
 
 
 def named(items: list[Any]) -> dict[str, Any] | None:
@@ -41,7 +47,7 @@ def diff_values(old: Any, new: Any, path: str = "") -> list[FieldChange]:
         return found
     if isinstance(old, list) and isinstance(new, list) and old and new:
         return _diff_lists(old, new, path)
-    return [FieldChange(path, old, new)]
+    return [field_change(path, old, new)]
 
 
 def _diff_lists(old: list[Any], new: list[Any], path: str) -> list[FieldChange]:
@@ -53,7 +59,7 @@ def _diff_lists(old: list[Any], new: list[Any], path: str) -> list[FieldChange]:
             found.append(FieldChange(f"{path}.order", list(old_named), list(new_named)))
         for name in old_named:
             if name not in new_named:
-                found.append(FieldChange(f"{path}[{name}]", old_named[name], None))
+                found.append(field_change(f"{path}[{name}]", old_named[name], None))
         for name, item in new_named.items():
             found.extend(diff_values(old_named.get(name), item, f"{path}[{name}]"))
         return found
@@ -62,4 +68,4 @@ def _diff_lists(old: list[Any], new: list[Any], path: str) -> list[FieldChange]:
         for index, (left, right) in enumerate(zip(old, new, strict=True)):
             found.extend(diff_values(left, right, f"{path}[{index}]"))
         return found
-    return [FieldChange(path, old, new)]
+    return [field_change(path, old, new)]
