@@ -188,3 +188,15 @@ def test_no_private_key_in_any_change() -> None:
     assert [(c.kind, f.path) for c in found for f in c.fields] == [("listener", "stat_prefix")]
     text = orjson.dumps(diff_json([ProxyDiff(old, new, tuple(found))])).decode()
     assert "PRIVATE KEY" not in text and other_key.splitlines()[1] not in text
+
+
+def test_names_stay_strings_and_header_matchers_are_a_set() -> None:
+    assert canonical({"name": "80", "max_program_size": "80"}) == {"name": "80", "max_program_size": 80}
+    a = {"name": "h", "string_match": {"exact": "1"}}
+    b = {"name": "g", "present_match": True}
+    assert canonical({"headers": [a, b]}) == canonical({"headers": [b, a]})
+    routes = [route("1", "/one"), route("2", "/")]
+    host = {"name": "a", "domains": ["*"], "routes": routes}
+    moved = {**host, "routes": list(reversed(routes))}
+    found = diff_dumps(dump(routes=[config(host)]), dump(routes=[config(moved)]))
+    assert [(c.name, [f.path for f in c.fields]) for c in found] == [("80/a/2", ["position"])]

@@ -9,9 +9,11 @@
 - proto3 defaults left out: ``0``, ``false``, ``""``, ``null``, ``[]``, ``{}`` for a map field, and the zero
   value of the enums listed in `ENUM_DEFAULTS` (an empty *message*, e.g. ``"ads": {}``, is kept: its presence
   is what it says);
-- durations in one form (``"5.000s"`` → ``"5s"``), 64-bit integers written as strings as numbers;
-- lists whose order Envoy ignores (domains, server names, prefix ranges, virtual hosts…) sorted;
-- ``version_info`` and ``last_updated`` dropped, and secret material redacted (`envoyscope.model.certs.redact`).
+- durations in one form (``"5.000s"`` → ``"5s"``), 64-bit integers written as strings as numbers (not in
+  name fields: a route configuration named ``80`` stays a string);
+- lists whose order Envoy ignores (domains, server names, prefix ranges, virtual hosts, header matchers…) sorted;
+- certificates (``certificate_chain``, ``trusted_ca``) as what they say: serial, subject, issuer, SANs, validity;
+- ``version_info`` and ``last_updated`` dropped; private keys, passwords and other secrets as ``[redacted]``.
 
 Two canonical forms compare equal with ``==`` exactly when the configs differ only by noise.
 """
@@ -35,7 +37,8 @@ MAP_FIELDS = OPAQUE | frozenset({"typed_per_filter_config", "metadata", "typed_e
 SET_LISTS = frozenset({"domains", "server_names", "prefix_ranges", "source_prefix_ranges",
                        "direct_source_prefix_ranges", "application_protocols", "source_ports",
                        "match_subject_alt_names", "subject_alt_names", "verify_subject_alt_name",
-                       "verify_certificate_spki", "verify_certificate_hash", "virtual_hosts", "ecds_filters"})
+                       "verify_certificate_spki", "verify_certificate_hash", "virtual_hosts", "ecds_filters",
+                       "headers", "query_parameters", "retriable_status_codes"})
 # The zero value (the default) of enum fields: written out, it says the same as left out.
 ENUM_DEFAULTS = {
     "lb_policy": "ROUND_ROBIN",
@@ -82,13 +85,18 @@ def duration(text: str) -> str | None:
     return f"{sign}{int(seconds)}{'.' + fraction if fraction else ''}s"
 
 
-def _scalar(value: Any) -> Any:
+def _is_name(field: str) -> bool:
+    """A field holding a name (a route configuration named ``80``): never read as a number."""
+    return field in ("name", "cluster", "stat_prefix") or field.endswith("_name")
+
+
+def _scalar(value: Any, field: str = "") -> Any:
     if isinstance(value, str):
         if value.endswith("s"):
             found = duration(value)
             if found is not None:
                 return found
-        elif _INT.match(value) and not (len(value) > 1 and value.lstrip("-").startswith("0")):
+        elif _INT.match(value) and not (len(value) > 1 and value.lstrip("-").startswith("0")) and not _is_name(field):
             return int(value)
     elif isinstance(value, float) and value.is_integer():
         return int(value)
@@ -134,7 +142,7 @@ def canonical(value: Any, key: str = "") -> Any:
     if isinstance(value, dict):
         value = _unwrap(value)
         if not isinstance(value, dict):
-            return _scalar(value)
+            return _scalar(value, key)
         out: dict[str, Any] = {}
         for name, child in value.items():
             field = snake(name)
@@ -162,7 +170,7 @@ def canonical(value: Any, key: str = "") -> Any:
         if key in SET_LISTS:
             items.sort(key=sort_key)
         return items
-    return _scalar(value)
+    return _scalar(value, key)
 
 
 def _is_metadata_message(value: Any) -> bool:
