@@ -4,19 +4,37 @@ Objects are compared key by key. A list of objects that all have distinct names 
 network filters, weighted clusters…) is paired by name, and a change of their order is one field,
 ``<list>.order``, with the names before and after (order matters to Envoy in these lists). Other lists of the
 same length are compared element by element; lists of different lengths, or of scalars, are one field.
-Lists Envoy reads as sets were sorted by `canonical`, so their order never shows here.
+Lists Envoy reads as sets were sorted by `canonical`, so their order never shows here. A scalar left out on one
+side is shown as its zero value (``true → false``, ``5 → 0``), as Envoy reads it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from envoyscope.engine.diff.canonical import ENUM_DEFAULTS
 from envoyscope.engine.diff.changes import FieldChange
 from envoyscope.model.certs import scrub_private_keys
 
 
+def zero_of(path: str, other: Any) -> Any:
+    """What a field left out is worth, given the value the other side has: ``false``, ``0``, an enum's
+    default, else None (a message or list left out)."""
+    if isinstance(other, bool):
+        return False
+    if isinstance(other, int | float):
+        return 0
+    if isinstance(other, str):
+        return ENUM_DEFAULTS.get(path.rsplit(".", 1)[-1])
+    return None
+
+
 def field_change(path: str, old: Any, new: Any) -> FieldChange:
-    """A changed field, with any private key that a string of it holds (a PEM pasted anywhere) blanked."""
+    """A changed field (a scalar left out as its zero value), any private key a string of it holds blanked."""
+    if old is None:
+        old = zero_of(path, new)
+    elif new is None:
+        new = zero_of(path, old)
     return FieldChange(path, scrub_private_keys(old), scrub_private_keys(new))
 
 
