@@ -6,8 +6,8 @@ address or match; `words` says each change in a sentence.
 """
 
 from envoyscope.engine.diff.canonical import canonical
-from envoyscope.engine.diff.changes import KINDS, Change, FieldChange, ProxyDiff, diff_json, proxy_name
+from envoyscope.engine.diff.changes import KINDS, Change, FieldChange, ProxyDiff, diff_json, proxy_name, touching
 from envoyscope.engine.diff.dumps import diff_dumps, diff_proxies, pair_proxies
 
 __all__ = ["KINDS", "Change", "FieldChange", "ProxyDiff", "canonical", "diff_dumps", "diff_json", "diff_proxies",
-           "pair_proxies", "proxy_name"]
+           "pair_proxies", "proxy_name", "touching"]

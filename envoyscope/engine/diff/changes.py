@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +49,20 @@ class Change:
 
     def field(self, path: str) -> FieldChange | None:
         return next((f for f in self.fields if f.path == path), None)
+
+
+# The kinds of change a resource owns: a route configuration's virtual hosts and routes, a listener's chains.
+_PARTS = {"listener": ("listener", "filter_chain"), "route_config": ("route_config", "virtual_host", "route"),
+          "virtual_host": ("virtual_host", "route"), "cluster": ("cluster", "endpoint")}
+
+
+def touching(changes: Iterable[Change], kind: str, name: str) -> list[Change]:
+    """The changes of a resource and of its parts: ``touching(changes, "route_config", "80")`` gives the changes
+    of route configuration 80, of its virtual hosts ``80/…`` and of their routes; a cluster's include its
+    endpoints; a listener's its filter chains. (Route configurations written inside a listener's chains are
+    named by their own name, as RDS ones are.)"""
+    kinds = _PARTS.get(kind, (kind,))
+    return [c for c in changes if c.kind in kinds and (c.name == name or c.name.startswith(f"{name}/"))]
 
 
 @dataclass(frozen=True, slots=True)
