@@ -7,6 +7,7 @@
    TCP by service VIP, unknown hosts to PassthroughCluster — each checked to reach its cluster; the trace median
    as a ratio to the load time (target ≤ 100 ms per trace).
 3. The TUI figures (bench/tui.py): first screen, and a filter keystroke on the 9,000-row clusters table.
+4. The diff of two such dumps (bench/diff.py) as a ratio to loading them (target ≤ 2×).
 """
 
 from __future__ import annotations
@@ -127,6 +128,14 @@ def tui() -> None:
     print("\n" + proc.stdout.strip())
 
 
+def diff() -> None:
+    """`diff_dumps` on two ~60 MB dumps against loading them, in a process of its own (bench/diff.py)."""
+    proc = subprocess.run([PY, str(ROOT / "bench" / "diff.py")], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"bench: bench/diff.py failed:\n{proc.stderr[-2000:]}")
+    print("\n" + proc.stdout.strip())
+
+
 def main() -> int:
     if not DUMP.exists() or DUMP.stat().st_mtime < (ROOT / "bench" / "gen_dump.py").stat().st_mtime:
         subprocess.run([PY, str(ROOT / "bench" / "gen_dump.py"), str(DUMP)], check=True)
@@ -135,6 +144,7 @@ def main() -> int:
     traces()
     egress_audit()
     tui()
+    diff()
     return 0
 
 
