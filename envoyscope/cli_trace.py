@@ -53,6 +53,9 @@ def register(sub: Any) -> None:
     parser.add_argument("--expect", action="append", default=[], metavar="KEY=VALUE",
                         help="exit 1 unless the trace meets it: exit=egress_gateway|direct|passthrough|blocked|"
                              "<outcome>, via=PROXY (a proxy crossed, by name prefix), outcome=KIND (repeatable)")
+    parser.add_argument("--compare", metavar="NEW",
+                        help="trace the same request on NEW (a dump, folder or bundle) and show where the two traces "
+                             "part and which change explains it")
     parser.add_argument("-o", "--output", choices=("text", "json"), default="text")
     parser.add_argument("--report", metavar="FILE", help="also write a report (.md, .html or .json)")
     parser.add_argument("--redact", action="store_true",
@@ -94,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
         if malformed is None:
             raise
         raise malformed from exc
+    comparison = _compare(args, request, result, dumps, proxy_ips) if args.compare else None
     from envoyscope.engine.expect import broken_expectations, trace_findings
 
     findings = trace_findings(result, dumps, proxy_ips)
@@ -102,13 +106,19 @@ def run(args: argparse.Namespace) -> int:
         import orjson
 
         data = {**result.to_json(), "findings": [f.to_json() for f in findings]}
+        if comparison is not None:
+            data["compare"] = comparison.to_json()
         if expectations:
             data["expectations"] = [{"expect": e, "met": why is None, "detail": why} for e, why in broken]
         sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
         from envoyscope.report.trace_text import print_trace
 
-        print_trace(result)
+        if comparison is not None:
+            from envoyscope.report.compare_text import print_comparison
+
+            print_comparison(comparison, args.sources, args.compare)
+        print_trace(result if comparison is None else comparison.new)
         for finding in findings:
             print(f"finding {finding.severity}: {finding.code}: {finding.detail}")
     if args.report:
@@ -120,3 +130,13 @@ def run(args: argparse.Namespace) -> int:
     for expectation, why in failed:
         print(f"envoyscope: expectation {expectation} not met: {why}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _compare(args: argparse.Namespace, request: Any, result: Any, dumps: list[Any], proxy_ips: dict[str, str]) -> Any:
+    """The same request traced on ``--compare NEW``, set against the trace on the sources."""
+    from envoyscope.engine.compare import compare_traces
+    from envoyscope.engine.trace import trace
+    from envoyscope.sources.files import load_sources
+
+    new_dumps = load_sources([args.compare])
+    return compare_traces(result, trace(request, new_dumps, proxy_ips=proxy_ips), dumps, new_dumps)
