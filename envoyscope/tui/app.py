@@ -40,7 +40,7 @@ class EnvoyscopeApp(App[None]):
     COMMANDS = App.COMMANDS | {Commands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit"), Binding("slash", "filter", "Filter"), Binding("t", "trace", "Trace"),
-        Binding("x", "egress", "Egress"),
+        Binding("x", "egress", "Egress"), Binding("c", "changes", "Changes", show=False),
         Binding("e", "export", "Export"), Binding("r", "refresh", "Refresh"), Binding("question_mark", "help", "Help"),
         Binding("n", "next_namespace", "Namespace", show=False), Binding("y", "next_type", "Type", show=False),
         Binding("escape", "clear_filter", "Clear filter", show=False),
@@ -141,6 +141,35 @@ class EnvoyscopeApp(App[None]):
         self.refresh_bindings()
         self._show_main()
 
+    def action_changes(self) -> None:
+        refreshed = getattr(self, "refreshed", None)
+        if refreshed is None:
+            self.notify("nothing refreshed yet: r reads the sources again", severity="information")
+            return
+        self.show_changes(*refreshed)
+
+    def show_changes(self, before: list[ConfigDump], after: list[ConfigDump]) -> None:
+        """The refresh's diff, browsable, with the last trace re-run on what was read now."""
+        from envoyscope.engine.diff import diff_proxies
+        from envoyscope.errors import EnvoyscopeError
+        from envoyscope.tui.changes_view import ChangesScreen
+
+        comparison = None
+        form = self.trace_form
+        if form.result is not None:
+            from envoyscope.engine.compare import compare_traces
+            from envoyscope.engine.trace import trace
+
+            names = {d.identity.name for d in form.dumps}
+            now = [d for d in after if d.identity.name in names] or after
+            try:
+                comparison = compare_traces(form.result, trace(form.result.request, now, proxy_ips=self.proxy_ips),
+                                            form.dumps, now)
+            except EnvoyscopeError as exc:
+                self.notify(f"the last trace cannot be re-run: {exc}", severity="warning")
+        self.last_changes = diff_proxies(before, after)
+        self.push_screen(ChangesScreen(self.last_changes, comparison))
+
     def _show_main(self) -> None:
         self.main.query_one("#loading").display = False
         self.main.query_one("#main").display = True
@@ -156,7 +185,9 @@ class EnvoyscopeApp(App[None]):
             self.notify(catalog_note, title="envoyscope", timeout=10)
         if before is not None:
             after = [e.dump for e in entries if e.dump is not None]
-            self.notify(describe_changes(before, after), title="refreshed", timeout=10)
+            self.notify(describe_changes(before, after) + "\n(c: every change, and the last trace re-run)",
+                        title="refreshed", timeout=10)
+            self.refreshed = (before, after)
         self._fill_proxy_filters()
         self._show_main()
         self.fill_proxies()

@@ -119,25 +119,20 @@ def load_entry(entry: ProxyEntry) -> ConfigDump:
 
 
 def describe_changes(before: list[ConfigDump], after: list[ConfigDump]) -> str:
-    """What changed between two reads, per proxy and kind: added, removed and changed resources."""
-    old = {d.identity.name: d for d in before}
+    """What changed between two reads, as `envoyscope diff` says it: per proxy, how many changes and the first."""
+    from envoyscope.engine.diff import diff_proxies, proxy_name
+    from envoyscope.engine.diff.words import sentences
+
     lines = []
-    for dump in after:
-        previous = old.pop(dump.identity.name, None)
-        if previous is None:
-            lines.append(f"{dump.identity.name}: new proxy")
-            continue
-        for kind in ("listener", "cluster", "route_config", "endpoint", "secret"):
-            a = {r.name: r.raw for r in previous.of_kind(kind)}
-            b = {r.name: r.raw for r in dump.of_kind(kind)}
-            added, removed = set(b) - set(a), set(a) - set(b)
-            changed = {n for n in set(a) & set(b) if a[n] != b[n]}
-            touched = sorted(added | removed | changed)
-            if touched:
-                more = f" (+{len(touched) - 3} more)" if len(touched) > 3 else ""
-                lines.append(f"{dump.identity.name} {kind}s: +{len(added)} −{len(removed)} ~{len(changed)} "
-                             f"({', '.join(touched[:3])}{more})")
-    lines += [f"{name}: gone" for name in old]
+    for diff in diff_proxies(before, after):
+        if diff.old is None:
+            lines.append(f"{proxy_name(diff.new)}: new proxy")
+        elif diff.new is None:
+            lines.append(f"{proxy_name(diff.old)}: gone")
+        elif diff.changes:
+            first = sentences(diff.changes[0])[0]
+            more = f" (+{len(diff.changes) - 1} more)" if len(diff.changes) > 1 else ""
+            lines.append(f"{proxy_name(diff.new)}: {len(diff.changes)} change(s): {first}{more}")
     return "\n".join(lines) or "nothing changed"
 
 

@@ -21,7 +21,8 @@ class Commands(Provider):
         actions: list[tuple[str, Callable[[], Any]]] = [(f"Show {tab}", partial(app.show_tab, tab)) for tab in TABS]
         actions += [("Trace a request", app.action_trace), ("Egress audit: every way out", app.action_egress),
                     ("Export the last trace as a report", app.action_export),
-                    ("Refresh the sources", app.action_refresh), ("Filter the table", app.action_filter),
+                    ("Refresh the sources", app.action_refresh),
+                    ("Changes of the last refresh", app.action_changes), ("Filter the table", app.action_filter),
                     ("Sort the table by the next column", app.action_sort),
                     ("Next namespace of the proxy list", app.action_next_namespace),
                     ("Next type of the proxy list", app.action_next_type), ("Help", app.action_help)]

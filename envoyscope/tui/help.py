@@ -25,6 +25,7 @@ HELP = """# envoyscope
 | `x` | the egress audit: every way out of the mesh from these proxies; Enter on a row opens its trace |
 | `e` | export the last trace as a report: Markdown, HTML or JSON by the file's extension |
 | `r` | read the sources again and say what changed |
+| `c` | after a refresh: every change (as `envoyscope diff`), and the last trace re-run, where it now parts |
 | `ctrl+p` | the command palette: every action by name |
 | `?` | this help · `q` quit |
 

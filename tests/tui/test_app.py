@@ -281,6 +281,6 @@ def test_describe_changes() -> None:
     before = load_sources([str(SAMPLES / "allow-any")])
     after = load_sources([str(SAMPLES / "registry-only")])
     text = describe_changes(before, after)
-    assert "route_configs: +0 −0 ~1" in text and "listeners: +0 −0 ~1" in text
+    assert "sleep-7f8d9c6b5d-x2x7k.default: " in text and "change(s)" in text and "(+" in text
     assert describe_changes(before, before) == "nothing changed"
     assert "gone" in describe_changes(before, [])

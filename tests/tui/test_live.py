@@ -48,9 +48,16 @@ def test_refresh_against_a_real_envoy_admin(tmp_path: Path) -> None:
                 envoy.wait_for("/config_dump", lambda t: "b.example.com" in t)
                 await pilot.press("r")
                 await until(pilot, lambda: table(app, "clusters").row_count == 2, "the refreshed clusters")
-                await until(pilot, lambda: any("clusters: +1" in m for m in messages(app)), "the change summary")
-                assert any("b.example.com" in m for m in messages(app))
+                await until(pilot, lambda: any("1 change(s)" in m for m in messages(app)), "the change summary")
+                assert any("cluster `outbound|80||b.example.com` added" in m for m in messages(app))
                 assert app.active_tab() == "clusters"  # the refresh keeps the user where they were
+                await pilot.press("c")  # the same diff as `envoyscope diff`, browsable
+                from envoyscope.tui.changes_view import ChangesScreen
+
+                await until(pilot, lambda: isinstance(app.screen, ChangesScreen), "the changes screen")
+                tree = app.screen.query_one("#changes-tree")
+                leaves = [str(n.label) for n in tree.root.children for n in [n, *n.children]]
+                assert any("b.example.com" in leaf and "added" in leaf for leaf in leaves), leaves
         asyncio.run(go())
 
 
