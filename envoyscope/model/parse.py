@@ -186,7 +186,8 @@ class _Builder:
                 if key in entry:
                     inner = _snake_keys(self.expect_dict(entry[key], f"{where}.{key}"))
                     self.add("listener", inner.get("listener"), f"{where}.{key}.listener", state,
-                             {**inner, "error_state": entry.get("error_state"), "name": entry.get("name")})
+                             {**inner, "error_state": _snake_keys(entry["error_state"]) if isinstance(
+                                 entry.get("error_state"), dict) else None, "name": entry.get("name")})
                     held = True
             if not held and isinstance(entry.get("error_state"), dict):
                 self.rejected("listener", entry, where)
@@ -203,7 +204,7 @@ class _Builder:
 
     def rejected(self, kind: str, entry: Doc, where: str) -> None:
         """A resource Envoy refused and holds no accepted version of: kept, state ``rejected``, with Envoy's words."""
-        error = entry["error_state"]
+        error = _snake_keys(entry["error_state"])  # camelCase dumps write failedConfiguration, lastUpdateAttempt
         failed = error.get("failed_configuration")
         path = f"{where}.error_state.failed_configuration"
         raw = normalize_resource(failed, camel=self.camel) if isinstance(failed, dict) else {}
