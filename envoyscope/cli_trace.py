@@ -118,13 +118,19 @@ def run(args: argparse.Namespace) -> int:
             from envoyscope.report.compare_text import print_comparison
 
             print_comparison(comparison, args.sources, args.compare)
-        print_trace(result if comparison is None else comparison.new)
+        print_trace(result)
         for finding in findings:
             print(f"finding {finding.severity}: {finding.code}: {finding.detail}")
     if args.report:
         from envoyscope.report.write import write_report
 
-        written = write_report(result, dumps, args.report, argv=["envoyscope", *sys.argv[1:]], redact=args.redact)
+        section = None
+        if comparison is not None:
+            from envoyscope.report.compare_section import compare_section
+
+            section = compare_section(comparison, " ".join(args.sources), args.compare)
+        written = write_report(result, dumps, args.report, argv=["envoyscope", *sys.argv[1:]], redact=args.redact,
+                               compare=section)
         print(f"report written to {written}", file=sys.stderr)
     failed = [(e, why) for e, why in broken if why is not None]
     for expectation, why in failed:

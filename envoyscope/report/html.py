@@ -79,6 +79,10 @@ def render_html(doc: dict[str, Any]) -> str:
                        f"<pre>{escape(ex['yaml'])}</pre></details>")
     o = doc["outcome"]
     out += ["<h2>Outcome</h2>", f"<p><code>{_e(o['kind'])}</code> — {_e(o['meaning'])}</p><p>{_e(o['detail'])}</p>"]
+    if doc.get("compare"):
+        from envoyscope.report.compare_section import html_parts
+
+        out += html_parts(doc["compare"], _e)
     p = doc["provenance"]
     out += ["<h2>Provenance</h2>",
             f"<p>envoyscope {_e(p['envoyscope_version'])}, generated {_e(p['generated_at'])}, command: "

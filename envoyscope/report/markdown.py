@@ -105,6 +105,10 @@ def render_markdown(doc: dict[str, Any]) -> str:
         out.append("")
     outcome = doc["outcome"]
     out += ["## Outcome", "", f"`{outcome['kind']}` — {outcome['meaning']}", "", outcome["detail"], ""]
+    if doc.get("compare"):
+        from envoyscope.report.compare_section import markdown_lines
+
+        out += markdown_lines(doc["compare"])
     prov = doc["provenance"]
     out += ["## Provenance", "", f"envoyscope {prov['envoyscope_version']}, generated {prov['generated_at']}, "
             f"command: `{' '.join(prov['command'])}`", "",

@@ -30,11 +30,15 @@ def report_format(path: str) -> str:
 
 
 def render_report(trace: Trace, dumps: list[ConfigDump], fmt: str, argv: list[str], *, redact: bool = False,
-                  now: dt.datetime | None = None, mtime: Callable[[Path], float] | None = None) -> str:
+                  now: dt.datetime | None = None, mtime: Callable[[Path], float] | None = None,
+                  compare: dict[str, Any] | None = None) -> str:
+    """``compare``: the before / after section (`report.compare_section`) of ``trace --compare``."""
     from envoyscope.report.document import build_document
 
     now = now or dt.datetime.now(dt.UTC)
     doc = build_document(trace, dumps, list(argv), now, mtime)
+    if compare is not None:
+        doc["compare"] = compare
     trace_json: dict[str, Any] = trace.to_json()
     # Excerpts are redacted field by field (model.certs.redact); this catches a key in any other string too.
     doc, trace_json = scrub_private_keys(doc), scrub_private_keys(trace_json)
@@ -58,10 +62,10 @@ def render_report(trace: Trace, dumps: list[ConfigDump], fmt: str, argv: list[st
 
 
 def write_report(trace: Trace, dumps: list[ConfigDump], path: str, argv: list[str], *, redact: bool = False,
-                 now: dt.datetime | None = None) -> Path:
+                 now: dt.datetime | None = None, compare: dict[str, Any] | None = None) -> Path:
     """Render and write atomically (a temporary file renamed into place): never a half-written report."""
     fmt = report_format(path)
-    return write_atomically(path, render_report(trace, dumps, fmt, argv, redact=redact, now=now))
+    return write_atomically(path, render_report(trace, dumps, fmt, argv, redact=redact, now=now, compare=compare))
 
 
 def write_atomically(path: str, text: str) -> Path:

@@ -110,3 +110,20 @@ def test_the_same_config_compares_equal() -> None:
     folder = str(SAMPLES / "tls-origination")
     code, out = _cli(["trace", folder, "--to", "www.googleapis.com:443", "--compare", folder])
     assert code == 0 and "the two traces make the same decisions at every step" in out
+
+
+def test_reports_carry_the_before_and_after(tmp_path: Path) -> None:
+    flags = ["--to", "www.google.com:80", "--ip", "142.250.2.2", "--compare", str(SAMPLES / "registry-only")]
+    for suffix in (".md", ".html", ".json"):
+        target = tmp_path / f"report{suffix}"
+        code, _ = _cli(["trace", str(SAMPLES / "allow-any"), *flags, "--report", str(target)])
+        assert code == 0
+        text = target.read_text()
+        assert "block_all" in text and "allow_any" in text and "blackhole" in text
+        if suffix == ".json":
+            section = json.loads(text)["compare"]
+            changed = {row["field"] for row in section["rows"] if row["changed"]}
+            assert {"virtual_host", "route", "cluster", "outcome"} <= changed
+            assert section["parting"]["hop"] == 1 and section["explained_by"]
+        else:
+            assert "Before / after" in text and "They part at hop 1" in text
