@@ -55,7 +55,7 @@ def _is_name(domain: str) -> bool:
     return "*" not in bare and "." in bare and not is_ip(bare.strip("[]"))
 
 
-def _hcm_route_configs(chain: dict[str, Any], dump: ConfigDump) -> Iterator[tuple[str, dict[str, Any]]]:
+def hcm_route_configs(chain: dict[str, Any], dump: ConfigDump) -> Iterator[tuple[str, dict[str, Any]]]:
     for filt in chain.get("filters") or ():
         typed = filt.get("typed_config") or {}
         if not str(typed.get("@type", "")).endswith("HttpConnectionManager"):
@@ -81,7 +81,7 @@ def _http(dump: ConfigDump) -> Iterator[Destination]:
             match = chain.get("filter_chain_match") or {}
             port = int(match.get("destination_port") or found[1])
             tls = downstream_context(chain)
-            for config_name, config in _hcm_route_configs(chain, dump):
+            for config_name, config in hcm_route_configs(chain, dump):
                 for vhost in config.get("virtual_hosts") or ():
                     for dest in _vhost_destination(vhost, config_name, listener.name, port, ip):
                         if tls is not None:  # HTTP behind the chain's TLS: send what a client of it would

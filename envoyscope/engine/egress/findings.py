@@ -91,6 +91,12 @@ def row_findings(dest: Destination, exit_kind: str, result: Trace, dumps: list[C
             yield Finding("double_tls", "warning", f"the sidecar originates TLS to {where}, so an app that speaks TLS "
                           f"there itself fails: {variant.outcome.kind} ({variant.outcome.detail}); the app must send "
                           "plain HTTP and let the proxy originate TLS", result.hops[0].cluster or "")
+    if dest.protocol == "tls" and exit_kind in ("direct", "egress_gateway") and sidecar_first(result, dumps):
+        plain = _variant(dest, "http", result, dumps, proxy_ips)
+        if plain is not None and plain.outcome.kind in ("no_filter_chain", "reset", "tls_handshake_failed"):
+            yield Finding("double_tls", "info", f"{where} is configured for TLS from the app; an app sending plain "
+                          f"HTTP there fails: {plain.outcome.kind} (to have the proxy originate TLS, declare the "
+                          "port HTTP with a DestinationRule tls.mode SIMPLE)", result.hops[0].listener or "")
     for index, hop in enumerate(result.hops[1:], 1):
         if result.outcome.kind == "no_filter_chain" and hop is result.hops[-1] and hop.wire.sni:
             sender = result.hops[index - 1].proxy
@@ -107,6 +113,11 @@ def row_findings(dest: Destination, exit_kind: str, result: Trace, dumps: list[C
         yield Finding("unknown_cluster", "error", result.outcome.detail, result.hops[-1].cluster or "")
     if result.outcome.kind == "no_healthy_upstream":
         yield Finding("no_healthy_upstream", "error", result.outcome.detail, result.hops[-1].cluster or "")
+
+
+def sidecar_first(result: Trace, dumps: list[ConfigDump]) -> bool:
+    first = result.hops[0].proxy if result.hops else ""
+    return any(d.identity.name == first and d.identity.proxy_type == "sidecar" for d in dumps)
 
 
 def capture_date(dump: ConfigDump, today: dt.date) -> dt.date:
@@ -126,6 +137,8 @@ def proxy_findings(dump: ConfigDump, today: dt.date | None = None) -> Iterator[F
     yield from _config_health(dump)
     yield from _certificates(dump, capture_date(dump, today or dt.date.today()))
     yield from _routes_to_missing_clusters(dump)
+    if dump.identity.proxy_type == "gateway":
+        yield from _gateway_sni_hosts(dump)
     yield from _endpoint_health(dump)
     if outbound_policy(dump) == "ALLOW_ANY":
         yield Finding("allow_any", "info", "outboundTrafficPolicy ALLOW_ANY: a host the mesh does not know leaves "
@@ -159,6 +172,28 @@ def _certificates(dump: ConfigDump, when: dt.date) -> Iterator[Finding]:
         elif left < min(30, lifetime * 0.2):  # a 24-hour Istio workload certificate with a day left is normal
             yield Finding("certificate_expiring", "warning", f"secret `{secret.name}` expires {left} days after "
                           f"the capture ({when})", secret.path)
+
+
+def _gateway_sni_hosts(dump: ConfigDump) -> Iterator[Finding]:
+    """A gateway chain matching SNI names whose HTTP routes serve none of those hosts: a client that sends the SNI
+    gets a 404 (or the route of another host), one that sends the host gets no chain."""
+    from envoyscope.engine.egress.destinations import hcm_route_configs
+
+    for listener in dump.active_listeners():
+        for index, chain in enumerate(listener.raw.get("filter_chains") or ()):
+            names = [str(n).lower() for n in (chain.get("filter_chain_match") or {}).get("server_names") or ()]
+            for config_name, config in hcm_route_configs(chain, dump):
+                domains = {str(d).lower().rsplit(":", 1)[0] if str(d).count(":") == 1 else str(d).lower()
+                           for v in config.get("virtual_hosts") or () for d in v.get("domains") or ()}
+                if "*" in domains or not names:
+                    continue
+                served = [n for n in names if n in domains or any(
+                    d.startswith("*.") and n.endswith(d[1:]) for d in domains)]
+                if not served:
+                    yield Finding("sni_mismatch", "warning", f"filter chain {chain.get('name') or index} of "
+                                  f"`{listener.name}` matches SNI {', '.join(names)}, but its routes "
+                                  f"(`{config_name}`) serve {', '.join(sorted(domains)) or 'no host'}",
+                                  listener.path)
 
 
 def _routes_to_missing_clusters(dump: ConfigDump) -> Iterator[Finding]:
