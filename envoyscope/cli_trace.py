@@ -25,7 +25,8 @@ def register(sub: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_source_arguments(parser)
-    parser.add_argument("--to", required=True, metavar="HOST[:PORT]", help="destination host and port")
+    parser.add_argument("--to", required=True, metavar="HOST[:PORT]|URL",
+                        help="destination host and port, or a URL (http://, https://, tls://, tcp://; [v6] too)")
     parser.add_argument("--ip", help="destination IPv4 or IPv6 address the app connects to (default: what the dumps "
                                      "know)")
     parser.add_argument("--path", default="/",
@@ -33,8 +34,9 @@ def register(sub: Any) -> None:
     parser.add_argument("--method", default="GET", help="HTTP method, a token (default GET)")
     parser.add_argument("-H", "--header", action="append", default=[], metavar="'NAME: VALUE'",
                         help="request header (repeatable); 'host: …' or ':authority: …' sets the Host header exactly")
-    parser.add_argument("--scheme", choices=("http", "https", "tls", "tcp"), default="http",
-                        help="http (default), https (TLS from the app), tls (TLS, not HTTP), tcp (raw bytes)")
+    parser.add_argument("--scheme", choices=("http", "https", "tls", "tcp"), default=None,
+                        help="http, https (TLS from the app), tls (TLS, not HTTP), tcp (raw bytes); default: the URL's "
+                             "scheme when --to is a URL, tls with --sni (https with --path/-H/--method), else http")
     parser.add_argument("--sni", help="TLS server name, a DNS name without a port (default: the host, for https/tls; "
                                       "'' sends none)")
     parser.add_argument("--alpn", default="",

@@ -83,8 +83,9 @@ def run_hop(proxy: ConfigDump, wire: Wire, entry: str, request: TraceRequest,
     for s in steps:
         b.step(s)
     if chain is None:
-        return b.end("no_filter_chain", f"listener `{listener.name}`: {steps[-1].reason}; Envoy closes the connection",
-                     flags="NR")
+        why = steps[-1].reason
+        closes = "" if "closes the connection" in why else "; Envoy closes the connection"
+        return b.end("no_filter_chain", f"listener `{listener.name}`: {why}{closes}", flags="NR")
     b.facts["filter_chain"] = chain_label
     chain_path = _chain_path(listener.path, steps)
     downstream, tls_step = terminate_tls(chain, chain_path, wire, proxy)

@@ -93,6 +93,33 @@ def dns_name_problem(text: str) -> str | None:
     return None
 
 
+URL_SCHEMES = ("http", "https", "tcp", "tls")
+
+
+def from_url(value: str, flag: str = "--to") -> tuple[str, str | None, str | None]:
+    """A pasted URL (``https://api.example.com/p?q=1``, ``tcp://db:3306``, ``http://[::1]:9080/``) as
+    (``host[:port]``, its scheme, its path with query); anything else comes back unchanged with no scheme or path."""
+    text = value.strip()
+    if "://" not in text:
+        return value, None, None
+    from urllib.parse import urlsplit
+
+    scheme_part = text.split("://", 1)[0].lower()
+    if scheme_part not in URL_SCHEMES:
+        raise ArgumentError(flag, value, f"scheme `{scheme_part}://` is not one of {', '.join(URL_SCHEMES)}")
+    try:
+        parts = urlsplit(text)
+        given_port = parts.port
+    except ValueError as exc:
+        raise ArgumentError(flag, value, f"not a URL: {exc}") from None
+    if not parts.hostname:
+        raise ArgumentError(flag, value, "the URL has no host")
+    name = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    netloc = f"{name}:{given_port}" if given_port is not None else name
+    path_part = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return netloc, scheme_part, path_part if scheme_part in ("http", "https") else None
+
+
 def destination(value: str, scheme: str, flag: str = "--to") -> tuple[str, int]:
     """``host[:port]``, ``[v6]:port`` or a bare IPv6 address; the port defaults to the scheme's (none for tcp)."""
     text = value.strip()
@@ -290,7 +317,7 @@ CLI_FLAGS = {name: name for name in ("--to", "--ip", "--source-ip", "--path", "-
                                      "--random-value")}
 
 
-def checked_request(*, to: str, scheme: str = "http", dst_ip: str | None = None, source_ip: str | None = None,
+def checked_request(*, to: str, scheme: str | None = "http", dst_ip: str | None = None, source_ip: str | None = None,
                     req_path: str = "/", req_method: str = "GET", headers: Iterable[str] = (),
                     server_name: str | None = None, alpn_list: str = "", random_value: int = 0,
                     from_proxy: str | None = None, client_cert: str = "",
@@ -299,6 +326,15 @@ def checked_request(*, to: str, scheme: str = "http", dst_ip: str | None = None,
     ``flags`` names each field as the user knows it (the CLI's flags by default, the form's labels in the TUI)."""
     from envoyscope.engine.request import TraceRequest
 
+    to, url_scheme, url_path = from_url(to, flags["--to"])
+    headers = list(headers)
+    if url_scheme is not None:  # a URL says its scheme exactly (it wins over a form's or a flag's)
+        scheme = url_scheme
+    elif scheme is None:  # not given: TLS when an SNI is given (HTTPS when HTTP parts are), else HTTP
+        wants_http = req_path != "/" or req_method != "GET" or bool(headers)
+        scheme = ("https" if wants_http else "tls") if server_name else "http"
+    if url_path is not None and req_path == "/":
+        req_path = url_path
     host_name, dst_port = destination(to, scheme, flags["--to"])
     return TraceRequest(
         host=host_name,
