@@ -117,12 +117,20 @@ def pick_start(dumps: list[ConfigDump], wanted: str | None) -> ConfigDump:
     if not dumps:
         raise TraceError("no proxy to start from: give at least one dump")
     if wanted:
-        for dump in dumps:
+        def names(dump: ConfigDump) -> set[str]:
             ident = dump.identity
             stem = dump.source.replace("\\", "/").rsplit("/", 1)[-1].split(".", 1)[0]
-            names = {ident.name, ident.pod, ident.node_id, dump.source, stem, *ident.instance_ips}
-            if wanted in names or (ident.pod and ident.pod.startswith(wanted)):
-                return dump
+            return {n for n in (ident.name, ident.pod, ident.node_id, dump.source, stem, *ident.instance_ips) if n}
+
+        exact = [d for d in dumps if wanted in names(d)]
+        prefix = [d for d in dumps if d.identity.pod and d.identity.pod.startswith(wanted)]
+        inside = [d for d in dumps if any(wanted.lower() in n.lower() for n in names(d))]
+        for found in (exact, prefix, inside):  # the closest kind of match that names one proxy wins
+            if len(found) == 1:
+                return found[0]
+            if len(found) > 1:
+                raise TraceError(f"--from {wanted}: {len(found)} proxies match ("
+                                 f"{', '.join(d.identity.name for d in found)}); give more of the name")
         known = ", ".join(d.identity.name for d in dumps)
         raise TraceError(f"--from {wanted}: no such proxy among the sources ({known})")
     sidecars = [d for d in dumps if d.identity.proxy_type == "sidecar"]

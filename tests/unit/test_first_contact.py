@@ -34,3 +34,17 @@ def test_an_sni_means_tls_and_https_when_http_parts_are_given() -> None:
     assert checked_request(to="x.com:443", scheme=None, server_name="x.com", headers=["a: b"]).scheme == "https"
     assert checked_request(to="x.com:443", scheme=None).scheme == "http"  # plain HTTP, as TLS origination expects
     assert checked_request(to="x.com:443", scheme="tcp", server_name="x.com").scheme == "tcp"  # said explicitly
+
+
+def test_from_matches_a_unique_part_of_a_name_and_lists_the_candidates_otherwise() -> None:
+    from envoyscope.engine.trace import pick_start
+    from envoyscope.errors import TraceError
+    from envoyscope.sources.files import load_sources
+    from tests.conftest import SAMPLES
+
+    dumps = load_sources([str(SAMPLES / "mesh-mtls")])
+    assert pick_start(dumps, "egressgateway").identity.pod.startswith("istio-egressgateway-")  # inside the name
+    assert pick_start(dumps, "httpbin").identity.pod.startswith("httpbin-")  # a prefix of the pod
+    with pytest.raises(TraceError) as caught:
+        pick_start(dumps, "e")
+    assert "3 proxies match" in str(caught.value) and "httpbin-5b9f7c6d8-w4n2z.web" in str(caught.value)
