@@ -171,7 +171,9 @@ def read_json_lines(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     out = []
-    for line in path.read_text().splitlines():
+    text = path.read_text()
+    complete = text if text.endswith("\n") else text[: text.rfind("\n") + 1]  # Envoy may be mid-line: not yet
+    for line in complete.splitlines():
         line = line.strip()
         if line:
             out.append(json.loads(line))
