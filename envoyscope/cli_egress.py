@@ -61,10 +61,9 @@ def _row_cells(row: EgressRow, wide: bool) -> list[str]:
     from envoyscope.engine.egress.audit import hop_tls_short
 
     d = row.destination
-    request = " ".join([d.path, *(f"{n}:{v}" for n, v in d.headers)]) if d.protocol in ("http", "https") else "-"
     tls = (" | ".join(_short(t) for t in row.tls) if wide
            else " → ".join(hop_tls_short(h) for h in row.trace.hops))
-    cells = [d.host, str(d.port), d.protocol, request, row.exit, " → ".join(_short(v) for v in row.via), tls,
+    cells = [d.host, str(d.port), d.protocol, d.request, row.exit, " → ".join(_short(v) for v in row.via), tls,
              ",".join(f.code for f in row.findings) or "-"]
     if wide:
         cells += [",".join(row.istio_config) or "-", d.named_by]

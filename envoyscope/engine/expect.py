@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from envoyscope.engine.egress.audit import classify, is_egress_gateway, via
 from envoyscope.engine.egress.destinations import Destination
-from envoyscope.engine.egress.findings import Finding, row_findings
+from envoyscope.engine.egress.findings import Finding, row_findings, unique_findings
 from envoyscope.engine.trace import OUTCOME_KINDS, Hop, Trace
 from envoyscope.errors import ArgumentError
 from envoyscope.model.dump import ConfigDump
@@ -76,12 +76,7 @@ def broken_expectations(result: Trace, expectations: list[tuple[str, str]]) -> l
 def trace_findings(result: Trace, dumps: list[ConfigDump], proxy_ips: dict[str, str] | None = None) -> list[Finding]:
     """The egress findings the traced request itself hits (the same detectors as ``envoyscope egress``)."""
     req = result.request
-    protocol = "https" if req.scheme == "https" else req.scheme
-    dest = Destination(req.host, req.port, protocol, "the traced request", ip=req.ip, path=req.path,
+    dest = Destination(req.host, req.port, req.scheme, "the traced request", ip=req.ip, path=req.path,
                        headers=req.headers, sni=req.sni, client_cert=req.client_cert)
-    found, seen = [], set()
-    for finding in row_findings(dest, classify(result), result, dumps, proxy_ips):
-        if (finding.code, finding.detail) not in seen:
-            seen.add((finding.code, finding.detail))
-            found.append(finding)
-    return found
+    found = row_findings(dest, classify(result), result, dumps, proxy_ips)
+    return [finding for _, finding in unique_findings([("", f) for f in found])]

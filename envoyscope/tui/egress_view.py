@@ -61,9 +61,7 @@ class EgressScreen(Screen[None]):
         for one in audits:
             for row in one.destinations:
                 d = row.destination
-                request = " ".join([d.path, *(f"{n}:{v}" for n, v in d.headers)]) if d.protocol in (
-                    "http", "https") else "-"
-                table.add_row(one.proxy.split(".")[0], d.host, str(d.port), d.protocol, request, row.exit,
+                table.add_row(one.proxy.split(".")[0], d.host, str(d.port), d.protocol, d.request, row.exit,
                               " → ".join(p.split(".")[0] for p in row.via),
                               " → ".join(hop_tls_short(h) for h in row.trace.hops),
                               ",".join(f.code for f in row.findings) or "-")

@@ -10,11 +10,11 @@ plus the findings of the detectors (`findings.py`) that concern it.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from envoyscope.engine.egress.destinations import Destination, destinations_of, outbound_policy
-from envoyscope.engine.egress.findings import Finding, proxy_findings, row_findings
+from envoyscope.engine.egress.findings import Finding, proxy_findings, row_findings, unique_findings
 from envoyscope.engine.request import TraceRequest
 from envoyscope.engine.trace import Hop, Trace, trace
 from envoyscope.errors import EnvoyscopeError
@@ -55,13 +55,7 @@ class ProxyAudit:
         out: list[tuple[str, Finding]] = [("", f) for f in self.findings]
         for row in self.destinations:
             out += [(f"{row.destination.host}:{row.destination.port}", f) for f in row.findings]
-        seen: set[tuple[str, str]] = set()
-        unique = []
-        for where, finding in out:
-            if (finding.code, finding.detail) not in seen:
-                seen.add((finding.code, finding.detail))
-                unique.append((where, finding))
-        return unique
+        return unique_findings(out)
 
     def to_json(self) -> dict[str, Any]:
         return {"proxy": self.proxy, "outbound_policy": self.outbound_policy,
@@ -235,11 +229,9 @@ def audit_proxy(dump: ConfigDump, dumps: list[ConfigDump], proxy_ips: dict[str, 
         exit_kind = classify(result)
         if not _leaves_the_mesh(dest, exit_kind, result, domain, egress_proxy):
             continue
-        row = EgressRow(dest, exit_kind, via(result), tuple(hop_tls(h) for h in result.hops),
-                        _istio_config(result, by_name), result)
-        rows.append(row)
-    rows = [EgressRow(r.destination, r.exit, r.via, r.tls, r.istio_config, r.trace,
-                      tuple(row_findings(r.destination, r.exit, r.trace, dumps, proxy_ips))) for r in rows]
+        rows.append(EgressRow(dest, exit_kind, via(result), tuple(hop_tls(h) for h in result.hops),
+                              _istio_config(result, by_name), result,
+                              tuple(row_findings(dest, exit_kind, result, dumps, proxy_ips))))
     return ProxyAudit(dump.identity.name, outbound_policy(dump), tuple(rows), tuple(proxy_findings(dump, today)))
 
 
@@ -260,8 +252,7 @@ def audit(dumps: list[ConfigDump], proxies: list[ConfigDump] | None = None,
                 extra = Finding("bypasses_egress_gateway", "warning",
                                 f"{row.destination.host}:{row.destination.port} leaves {one.proxy} {row.exit} while "
                                 "other proxies reach it through the egress gateway", row.trace.hops[0].cluster or "")
-                row = EgressRow(row.destination, row.exit, row.via, row.tls, row.istio_config, row.trace,
-                                (*row.findings, extra))
+                row = replace(row, findings=(*row.findings, extra))
             rows.append(row)
-        out.append(ProxyAudit(one.proxy, one.outbound_policy, tuple(rows), one.findings))
+        out.append(replace(one, destinations=tuple(rows)))
     return out

@@ -39,6 +39,13 @@ class Destination:
     clusters: tuple[str, ...] = ()  # the clusters the naming config sends to (routes, tcp_proxy, the cluster)
 
     @property
+    def request(self) -> str:
+        """What is asked, in a table cell: the path and headers of an HTTP request, ``-`` otherwise."""
+        if self.protocol not in ("http", "https"):
+            return "-"
+        return " ".join([self.path, *(f"{n}:{v}" for n, v in self.headers)])
+
+    @property
     def key(self) -> tuple[str, int, str, str, tuple[tuple[str, str], ...]]:
         return self.host.lower(), self.port, self.protocol, self.path, self.headers
 

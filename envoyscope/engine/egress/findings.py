@@ -55,6 +55,17 @@ class Finding:
         return {"code": self.code, "severity": self.severity, "detail": self.detail, "config": self.config or None}
 
 
+def unique_findings(pairs: list[tuple[str, Finding]]) -> list[tuple[str, Finding]]:
+    """(where, finding) pairs with each finding (code and detail) kept once, in order."""
+    seen: set[tuple[str, str]] = set()
+    unique = []
+    for where, finding in pairs:
+        if (finding.code, finding.detail) not in seen:
+            seen.add((finding.code, finding.detail))
+            unique.append((where, finding))
+    return unique
+
+
 def _originated(result: Trace) -> list[tuple[str, str, str | None, str]]:
     """(proxy, mode, validation, cluster) for every hop that originates TLS."""
     return [(h.proxy, h.tls.mode, h.tls.validation, h.cluster or "") for h in result.hops
