@@ -1,0 +1,23 @@
+"""Which evaluator answers for which filter type: each module in MODULES exports
+``EVALUATORS: dict[type name, Evaluator]`` (type names without ``type.googleapis.com/``)."""
+
+from __future__ import annotations
+
+import importlib
+from functools import cache
+
+from envoyscope.engine.http_filters.base import Evaluator
+
+MODULES: tuple[str, ...] = ()
+
+
+@cache
+def _evaluators() -> dict[str, Evaluator]:
+    found: dict[str, Evaluator] = {}
+    for module in MODULES:
+        found.update(importlib.import_module(f"envoyscope.engine.http_filters.{module}").EVALUATORS)
+    return found
+
+
+def evaluator_for(type_name: str) -> Evaluator | None:
+    return _evaluators().get(type_name)
