@@ -82,14 +82,10 @@ def evaluate(name: str, config: dict[str, Any], ctx: FilterContext) -> FilterVer
     if isinstance(enabled, dict):
         numerator, denominator = fraction(enabled.get("default_value"))
         if ctx.random_value % denominator >= numerator:
-            deny = config.get("deny_at_disable")
-            if deny and (deny.get("default_value") if isinstance(deny, dict) else deny):
-                return FilterVerdict(name, HTTP_TYPE, "deny",
-                                     "filter_enabled is off for this request and deny_at_disable denies: 403",
-                                     ends=True, outcome="denied", response_code=403,
-                                     response_code_details="ext_authz_denied", response_flags="UAEX")
+            deny = " (deny_at_disable is set: Envoy denies instead; not evaluated)" if config.get("deny_at_disable") \
+                else ""
             return FilterVerdict(name, HTTP_TYPE, "pass", f"filter_enabled {numerator}/{denominator}: off for "
-                                                          f"random value {ctx.random_value}, no check")
+                                                          f"random value {ctx.random_value}, no check{deny}")
     service = service_of(config)
     check = per_route.get("check_settings") or {}
     extra = ""
