@@ -35,6 +35,7 @@ T = "type.googleapis.com/"
 pytestmark = [pytest.mark.envoy, pytest.mark.xdist_group("policy-filters")]
 FIELDS = {"case": "%REQ(X-CASE)%", "code": "%RESPONSE_CODE%", "details": "%RESPONSE_CODE_DETAILS%",
           "flags": "%RESPONSE_FLAGS%", "metadata": "%DYNAMIC_METADATA(envoy.filters.http.jwt_authn)%"}
+CORS = "envoy.extensions.filters.http.cors.v3.Cors"
 OK = {"direct_response": {"status": 200, "body": {"inline_string": "fine"}}}
 NOW = int(time.time())
 
@@ -58,7 +59,7 @@ class Upstream(http.server.ThreadingHTTPServer):
                 self.end_headers()
                 self.wfile.write(body)
 
-            do_POST = do_GET
+            do_POST = do_OPTIONS = do_GET
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -164,7 +165,7 @@ class Lab:
     def __init__(self, workdir: Path, keys: Keys) -> None:
         self.workdir, self.keys, self.log = workdir, keys, workdir / "access.json"
         self.upstream = Upstream(keys.jwks())
-        self.ports = {k: free_port() for k in ("jwt", "fault", "rl", "authz", "authz-open", "authz-off")}
+        self.ports = {k: free_port() for k in ("jwt", "fault", "rl", "authz", "authz-open", "authz-off", "cors")}
 
     def bootstrap(self) -> dict[str, Any]:
         up = self.upstream.server_address[1]
@@ -192,6 +193,11 @@ class Lab:
                                                         routes)]}]}
 
         one = [{"name": "r", "match": {"prefix": "/"}, **OK}]
+        policy = {"@type": T + "envoy.extensions.filters.http.cors.v3.CorsPolicy", "allow_methods": "GET",
+                  "allow_origin_string_match": [{"exact": "http://ok.example"}]}
+        cors_routes = [{"name": n, "match": {"prefix": f"/{n}"}, **action,
+                        **_per_route("envoy.filters.http.cors", policy)}
+                       for n, action in (("direct", OK), ("up", {"route": {"cluster": "up"}}))]
         rl_routes = [{"name": "off", "match": {"prefix": "/off"}, **OK,
                       **_per_route("envoy.filters.http.local_ratelimit", rl_route_off)}, *one]
         listeners = [listener("jwt", "envoy.filters.http.jwt_authn", jwt_config, jwt_routes),
@@ -199,15 +205,16 @@ class Lab:
                      listener("rl", "envoy.filters.http.local_ratelimit", rl, rl_routes),
                      listener("authz", "envoy.filters.http.ext_authz", authz, one),
                      listener("authz-open", "envoy.filters.http.ext_authz", {**dead, "failure_mode_allow": True}, one),
-                     listener("authz-off", "envoy.filters.http.ext_authz", dead, one)]
+                     listener("authz-off", "envoy.filters.http.ext_authz", dead, one),
+                     listener("cors", "envoy.filters.http.cors", {"@type": T + CORS}, cors_routes)]
         clusters = [{"name": name, "type": "STATIC", "connect_timeout": "0.5s", "load_assignment": {
             "cluster_name": name, "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {
                 "address": "127.0.0.1", "port_value": port}}}}]}]}} for name, port in (("up", up), ("dead", 1))]
         return {"static_resources": {"listeners": listeners, "clusters": clusters}}
 
-    def send(self, listener: str, path: str, headers: dict[str, str], case: str) -> None:
+    def send(self, listener: str, path: str, headers: dict[str, str], case: str, method: str = "GET") -> None:
         conn = http.client.HTTPConnection("127.0.0.1", self.ports[listener], timeout=5)
-        conn.request("GET", path, headers={"x-case": case, **headers})
+        conn.request(method, path, headers={"x-case": case, **headers})
         conn.getresponse().read()
         conn.close()
 
@@ -241,19 +248,19 @@ def _hcm_of(dump: dict[str, Any], listener: str) -> dict[str, Any]:
     raise AssertionError(f"no listener {listener} in the dump")
 
 
-def verdict_for(lab: Lab, listener: str, path: str, headers: dict[str, str],
-                random_value: int = 0) -> tuple[FilterVerdict, dict[str, Any] | None]:
+def verdict_for(lab: Lab, listener: str, path: str, headers: dict[str, str], random_value: int = 0,
+                method: str = "GET") -> tuple[FilterVerdict, dict[str, Any] | None]:
     hcm = _hcm_of(lab.dump, listener)  # type: ignore[attr-defined]
     filt = hcm["http_filters"][0]
     config = hcm["route_config"]
     vhost = config["virtual_hosts"][0]
     authority = f"127.0.0.1:{lab.ports[listener]}"
     lowered = tuple((k.lower(), v) for k, v in headers.items())
-    request = HttpRequest(authority, path, "GET", lowered)
+    request = HttpRequest(authority, path, method, lowered)
     route = next((r for r in vhost["routes"] if match_route(r, request)[0]), None)
     timeout = (route or {}).get("route", {}).get("timeout")
     wire = Wire(dst_ip="127.0.0.1", dst_port=lab.ports[listener], src_ip="127.0.0.1", authority=authority, path=path,
-                headers=lowered)
+                method=method, headers=lowered)
     ctx = FilterContext(wire, route=route, virtual_host=vhost, route_config=config, now=datetime.now(UTC),
                         random_value=random_value,
                         route_timeout_ms=round(float(timeout[:-1]) * 1000) if timeout else None)
@@ -450,3 +457,20 @@ def test_local_ratelimit_429_and_ext_authz_answers(lab: Lab) -> None:
     assert denied.verdict == "assumed" and "UAEX (`ext_authz_denied`)" in denied.reason
     assert denied.assumptions == ("ext_authz at cluster `up` decides; envoyscope goes on as if it allowed",)
     assert "403 (UAEX, `ext_authz_error`)" in closed.reason and "failure_mode_allow" in opened.reason
+
+
+def test_cors_preflights_agree_with_envoy(lab: Lab) -> None:
+    """A preflight from an allowed origin is answered by the CORS filter (200, cors_response); another origin, a
+    plain request, or a route that answers by itself (direct_response: no CORS policy read) go on."""
+    preflight = {"access-control-request-method": "GET"}
+    cases = [("allowed", "/up", {**preflight, "origin": "http://ok.example"}, "OPTIONS"),
+             ("other-origin", "/up", {**preflight, "origin": "http://bad.example"}, "OPTIONS"),
+             ("not-preflight", "/up", {"origin": "http://ok.example"}, "GET"),
+             ("direct-route", "/direct", {**preflight, "origin": "http://ok.example"}, "OPTIONS")]
+    for case, path, headers, method in cases:
+        lab.send("cors", path, headers, f"cors-{case}", method)
+    logged = lab.lines([f"cors-{c[0]}" for c in cases])
+    for case, path, headers, method in cases:
+        verdict, route = verdict_for(lab, "cors", path, headers, method=method)
+        line = logged[f"cors-{case}"]
+        assert (int(line["code"]), line["details"], line["flags"]) == expected(verdict, route), (case, verdict)
