@@ -130,7 +130,9 @@ TWO = {"iss": "https://two", "sub": "bob"}
      "jwt_authn_access_denied{Jwt_is_not_in_the_form_of_Header.Payload.Signature_with_two_dots_and_3_sections}"),
     ("/map", {}, "unauthenticated", "jwt_authn_access_denied{Jwt_is_missing}"),
     ("/other", {}, "pass", None),
-])
+], ids=["missing", "rs256", "query-param", "expired", "audience", "issuer", "remote-jwks-claims-only", "any-p2",
+        "any-unknown-issuer", "all-one-missing", "all-both", "optional-none", "optional-malformed", "requirement-map",
+        "no-rule"])
 def test_jwt_authn_requirements(path: str, headers: dict[str, str], verdict: str, details: str | None) -> None:
     result = jwt_authn.evaluate("jwt", _jwt_config(), ctx(path, headers))
     assert (result.verdict, result.response_code_details) == (verdict, details), result.reason
@@ -311,3 +313,18 @@ def test_jwt_flag_sends_the_bearer_header() -> None:
     code, out, _ = _cli(["trace", str(SAMPLES / "egress-gateway-http"), "--to", "httpbin.org:80", "--jwt", token,
                          "-o", "json"])
     assert code == 0 and json.loads(out)["request"]["headers"] == [["authorization", f"Bearer {token}"]]
+
+
+def test_network_ext_authz_and_wasm_plugins() -> None:
+    network = ext_authz.evaluate_network("ea", {"grpc_service": {"envoy_grpc": {"cluster_name": "authz"}}}, ctx())
+    assert network.verdict == "assumed" and "a denial closes the connection" in network.reason
+    assert network.assumptions == ("ext_authz at cluster `authz` decides; envoyscope goes on as if it allowed",)
+    stats = {"@type": "type.googleapis.com/udpa.type.v1.TypedStruct",
+             "type_url": "type.googleapis.com/envoy.config.filter.http.wasm.v2.Wasm",
+             "value": {"config": {"root_id": "stats_inbound", "vm_config": {"vm_id": "stats_inbound"}}}}
+    evaluate = evaluator_for(type_name(stats))
+    assert evaluate is not None and evaluate("istio.stats", stats, ctx()).verdict == "pass"
+    custom = {"@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+              "config": {"name": "acme-auth", "root_id": "acme"}}
+    verdict = listed.EVALUATORS[listed.P + "wasm.v3.Wasm"]("acme", custom, ctx())
+    assert verdict.verdict == "assumed" and "does not run the Wasm code at acme" in verdict.assumptions[0]
