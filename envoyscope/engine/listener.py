@@ -163,6 +163,16 @@ def _near_misses(listeners: list[Resource], wire: Wire, chosen: Resource | None)
     return tuple(misses[:5])
 
 
+def _host_of(wire: Wire) -> str:
+    """The host the client asked for: the Host header without its port, else the SNI, else the destination IP."""
+    if wire.http and wire.authority:
+        authority = wire.authority
+        if authority.startswith("["):
+            return authority[1:].partition("]")[0]
+        return authority.rpartition(":")[0] if authority.count(":") == 1 else authority
+    return wire.sni or wire.dst_ip
+
+
 def select_listener(proxy: ConfigDump, wire: Wire, entry: str) -> tuple[Resource | None, Step]:
     """The listener that processes the connection, after the original-destination hand-off.
 
@@ -197,9 +207,12 @@ def _select(proxy: ConfigDump, wire: Wire, entry: str) -> tuple[Resource | None,
     if arrival is None:
         bound = find_bound_listener(listeners, wire.dst_ip, wire.dst_port, bound_only=True)
         if bound is None:
+            from envoyscope.engine.service_port import service_port_misses
+
             return None, Step("listener", None, f"no listener is bound to {dst} (nor to the wildcard address on port "
                                                  f"{wire.dst_port}): the connection is refused",
-                              near_misses=_near_misses(listeners, wire, None))
+                              near_misses=_near_misses(listeners, wire, None)
+                              + service_port_misses(proxy, wire.dst_port, _host_of(wire)))
         arrival = bound
         why = f"{_describe(bound)} is bound to {dst}"
         if not uses_original_dst(bound.raw):

@@ -227,6 +227,40 @@ def _peer_endpoints(dumps: list[ConfigDump], proxy: ConfigDump, wire: Wire) -> A
     return guess
 
 
+# A client outside the cluster, for a trace that starts at a gateway: documentation addresses (RFC 5737 TEST-NET-3,
+# RFC 3849), which no real client has, so nothing in a dump is written for them by accident.
+OUTSIDE_CLIENT = {4: "203.0.113.10", 6: "2001:db8::10"}
+
+
+def source_address(request: TraceRequest, start: ConfigDump, dst_ip: str) -> tuple[str, str]:
+    """The client's address as the first proxy sees it, and the assumption that says so ('' when given).
+
+    A sidecar's client is its own app (the pod's IP); a gateway's is someone else — never the gateway itself, whose
+    own address would make the connection local (``source_type`` SAME_IP_OR_LOOPBACK) and match the filter chains,
+    RBAC rules and forwarded-for headers written for the pod network."""
+    if request.source_ip:
+        return request.source_ip, ""
+    if start.identity.proxy_type == "sidecar":
+        return (start.identity.instance_ips[0] if start.identity.instance_ips else "10.0.0.1"), ""
+    outside = OUTSIDE_CLIENT[6 if ":" in dst_ip else 4]
+    who = "outside the cluster" if start.identity.is_gateway else "other than the proxy itself"
+    return outside, (f"source IP {outside}: a client {who} (a documentation address standing for any; "
+                     f"--source-ip gives the real one)")
+
+
+def _service_port(request: TraceRequest, start: ConfigDump, dst_ip: str) -> tuple[int, str] | None:
+    """A trace that starts at a gateway on a port nothing listens on: the Service port's targetPort, when the
+    Kubernetes Service or the dump's virtual hosts say it (not when the pod's own IP is asked for with --ip)."""
+    from envoyscope.engine.listener import find_bound_listener
+    from envoyscope.engine.service_port import map_service_port
+
+    if not start.identity.is_gateway or (request.ip and request.ip in start.identity.instance_ips):
+        return None
+    if find_bound_listener(list(start.active_listeners()), dst_ip, request.port, bound_only=True) is not None:
+        return None
+    return map_service_port(start, request.port, request.host)
+
+
 def trace(request: TraceRequest, dumps: list[ConfigDump], *, proxy_ips: dict[str, str] | None = None) -> Trace:
     """Follow ``request`` from its first proxy until it leaves the proxies given, or fails."""
     from envoyscope.engine import hop as hop_engine  # hop builds Hop and Outcome objects of this module
@@ -242,8 +276,14 @@ def trace(request: TraceRequest, dumps: list[ConfigDump], *, proxy_ips: dict[str
     else:
         dst_ip, why = assume_destination_ip(request.host, request.port, dumps, start)
         assumptions.append(f"destination IP {why}")
-    src_ip = request.source_ip or (start.identity.instance_ips[0] if start.identity.instance_ips else "10.0.0.1")
+    src_ip, why_src = source_address(request, start, dst_ip)
+    if why_src:
+        assumptions.append(why_src)
     wire = first_wire(request, dst_ip, src_ip)
+    mapped = _service_port(request, start, dst_ip)
+    if mapped is not None:
+        wire = wire.with_(dst_port=mapped[0])
+        assumptions.append(mapped[1])
     by_ip = proxies_by_ip(dumps, proxy_ips)
     hops: list[Hop] = []
     proxy = start

@@ -70,6 +70,18 @@ class Resource:
 
 
 @dataclass(frozen=True, slots=True)
+class ServicePort:
+    """One port of a Kubernetes Service that selects the proxy's pod, as the API server says it: connections to
+    ``port`` (on the Service's addresses) reach the pod at ``target_port``."""
+
+    service: str  # namespace/name
+    port: int
+    target_port: int
+    name: str = ""
+    protocol: str = "TCP"
+
+
+@dataclass(frozen=True, slots=True)
 class ConfigDump:
     """Everything known about one proxy."""
 
@@ -91,6 +103,9 @@ class ConfigDump:
     # when it read them (RFC 3339). Empty otherwise; the report then works them out from the file.
     sha256: str = ""
     captured_at: str = ""
+    # Set by the Kubernetes source: the ports of the Services that select the pod (a gateway's Service port 80 →
+    # targetPort 8080). Empty for files and admin URLs: no dump holds them.
+    service_ports: tuple[ServicePort, ...] = ()
 
     def __post_init__(self) -> None:
         for kind in KINDS:

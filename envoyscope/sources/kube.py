@@ -22,6 +22,7 @@ import httpcore
 import httpx
 
 from envoyscope.errors import KubeError
+from envoyscope.model.dump import ServicePort
 
 if TYPE_CHECKING:
     from envoyscope.sources.admin import AdminClient, LiveDump
@@ -44,6 +45,7 @@ class EnvoyPod:
     labels: tuple[tuple[str, str], ...] = ()
     ips: tuple[str, ...] = ()  # status.podIPs (IPv4 and IPv6 of a dual-stack pod), else podIP
     owners: tuple[tuple[str, str], ...] = ()  # (kind, name) of metadata.ownerReferences
+    ports: tuple[tuple[str, int], ...] = ()  # the containers' named ports (name, containerPort), for a targetPort name
 
     @property
     def is_gateway(self) -> bool:
@@ -178,12 +180,35 @@ def envoy_pod(pod: dict[str, Any]) -> EnvoyPod | None:
     if not ips and status.get("podIP"):
         ips = (str(status["podIP"]),)
     owners = tuple((str(o.get("kind", "")), str(o.get("name", ""))) for o in meta.get("ownerReferences") or ())
+    ports = tuple((str(p["name"]), int(p["containerPort"])) for c in (pod.get("spec") or {}).get("containers") or ()
+                  for p in c.get("ports") or () if p.get("name") and isinstance(p.get("containerPort"), int))
     return EnvoyPod(namespace=str(meta.get("namespace", "")), name=str(meta.get("name", "")), kind=kind,
                     node=str((pod.get("spec") or {}).get("nodeName", "")), ip=str(status.get("podIP", "")),
                     revision=revision(labels, annotations),
                     ready=f"{sum(1 for s in statuses if s.get('ready'))}/{len(statuses)}",
                     phase=str(status.get("phase", "")), admin_port=admin_port(annotations),
-                    labels=tuple(sorted((str(k), str(v)) for k, v in labels.items())), ips=ips, owners=owners)
+                    labels=tuple(sorted((str(k), str(v)) for k, v in labels.items())), ips=ips, owners=owners,
+                    ports=ports)
+
+
+def service_ports(services: list[dict[str, Any]], pod: EnvoyPod) -> tuple[ServicePort, ...]:
+    """The ports of the Services (of the pod's namespace) whose selector picks the pod: ``port`` → ``targetPort``
+    (a number, a container port's name, or absent: the same as ``port``)."""
+    labels, named = dict(pod.labels), dict(pod.ports)
+    out = []
+    for service in services:
+        meta, spec = service.get("metadata") or {}, service.get("spec") or {}
+        selector = spec.get("selector") or {}
+        if not selector or any(labels.get(k) != v for k, v in selector.items()):
+            continue
+        for entry in spec.get("ports") or ():
+            port, target = entry.get("port"), entry.get("targetPort", entry.get("port"))
+            if isinstance(target, str):
+                target = int(target) if target.isdigit() else named.get(target)
+            if isinstance(port, int) and isinstance(target, int):
+                out.append(ServicePort(f"{meta.get('namespace', pod.namespace)}/{meta.get('name', '')}", port, target,
+                                       str(entry.get("name") or ""), str(entry.get("protocol") or "TCP")))
+    return tuple(out)
 
 
 def label_selector(selector: dict[str, Any]) -> str:
@@ -276,9 +301,25 @@ class Kube:
         return AdminClient(f"http://{pod.name}.{pod.namespace}:{port}", timeout=timeout,
                            transport=self.transport(pod, port), label=f"pod {pod.namespace}/{pod.name}")
 
+    def services(self, pod: EnvoyPod) -> tuple[ServicePort, ...]:
+        """The ports of the Services that select the pod (how a gateway's Service port maps to its listener's)."""
+        doc = self._raw(self.api.list_namespaced_service, f"services in {pod.namespace}", pod.namespace)
+        return service_ports(list(doc.get("items") or ()), pod)
+
     def dump(self, pod: EnvoyPod, port: int | None = None, timeout: float = 30.0) -> LiveDump:
+        """The pod's dump; a gateway's with its Services' ports (a refusal to list them is a note, not an error)."""
+        import dataclasses
+
         with self.client(pod, port, timeout) as admin:
-            return admin.dump()
+            dump = admin.dump()
+        if not pod.is_gateway:
+            return dump
+        try:
+            return dataclasses.replace(dump, service_ports=self.services(pod))
+        except KubeError as exc:
+            note = (f"the pod's Services could not be read ({exc}): a trace to a Service port takes its targetPort "
+                    "from the dump's virtual host names only")
+            return dataclasses.replace(dump, notes=(*dump.notes, note))
 
 
 class _PortForwardBackend(httpcore.NetworkBackend):

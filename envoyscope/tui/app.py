@@ -91,7 +91,7 @@ class EnvoyscopeApp(App[None]):
                 with Horizontal(id="proxy-filters"):
                     yield Select([(ALL, ALL)], value=ALL, allow_blank=False, id="namespace", prompt="namespace")
                     yield Select([(ALL, ALL)], value=ALL, allow_blank=False, id="type", prompt="type")
-                yield SummaryTable(id="proxies", max_width=24)
+                yield SummaryTable(id="proxies", grow=0)
             with Vertical(id="resources-pane"):
                 yield Label("", id="identity")
                 yield Input(placeholder="filter the table (/) — Esc clears", id="filter")
@@ -150,24 +150,9 @@ class EnvoyscopeApp(App[None]):
 
     def show_changes(self, before: list[ConfigDump], after: list[ConfigDump]) -> None:
         """The refresh's diff, browsable, with the last trace re-run on what was read now."""
-        from envoyscope.engine.diff import diff_proxies
-        from envoyscope.errors import EnvoyscopeError
-        from envoyscope.tui.changes_view import ChangesScreen
+        from envoyscope.tui.changes_view import ChangesScreen, changes
 
-        comparison = None
-        form = self.trace_form
-        if form.result is not None:
-            from envoyscope.engine.compare import compare_traces
-            from envoyscope.engine.trace import trace
-
-            names = {d.identity.name for d in form.dumps}
-            now = [d for d in after if d.identity.name in names] or after
-            try:
-                comparison = compare_traces(form.result, trace(form.result.request, now, proxy_ips=self.proxy_ips),
-                                            form.dumps, now)
-            except EnvoyscopeError as exc:
-                self.notify(f"the last trace cannot be re-run: {exc}", severity="warning")
-        self.last_changes = diff_proxies(before, after)
+        self.last_changes, comparison = changes(self, before, after)
         self.push_screen(ChangesScreen(self.last_changes, comparison))
 
     def _show_main(self) -> None:
@@ -235,7 +220,10 @@ class EnvoyscopeApp(App[None]):
         columns = ((GROUP_COLUMN,) if several else ()) + PROXY_COLUMNS + ((READY_COLUMN,) if live else ())
         widget = self.main.query_one("#proxies", SummaryTable)
         current = self.current.key if self.current else None
+        widget.grow = columns.index("PROXY")  # the names take the room there is; the highlighted one shows in full
         widget.set_table(Table("proxies", columns, rows))
+        needed = sum(widget.widths) + 2 * len(columns) + 1  # the columns, their gaps and the pane's border
+        self.main.query_one("#proxies-pane").styles.width = max(46, min(needed, self.size.width * 45 // 100))
         if current and widget.move_to_ref(("proxy", current)):
             return
         if self.shown:  # the proxy shown before is filtered out: show the first one the list has
@@ -393,8 +381,14 @@ class EnvoyscopeApp(App[None]):
         self.active_table().set_filter(event.value)
 
     @on(Input.Submitted, "#filter")
-    def filter_done(self) -> None:
-        self.active_table().focus()
+    def filter_done(self, event: Input.Submitted) -> None:
+        """Enter opens the only match, or the highlighted one; with none, the box stays to be corrected."""
+        table = self.active_table()
+        if table.row_count == 0:
+            self.notify(f"no row of {self.active_tab()} matches `{event.value}`", severity="warning")
+            return
+        table.focus()
+        table.action_select()
 
     def action_sort(self) -> None:
         self.active_table().action_sort_next()
@@ -420,8 +414,13 @@ class EnvoyscopeApp(App[None]):
         if self.current is None:
             self.notify("nothing loaded to trace through", severity="warning")
             return
-        hosts = known_hosts(self.trace_dumps())
-        self.push_screen(TraceScreen(self.trace_form, hosts))
+        dumps = self.trace_dumps()
+        if not self.is_screen_installed("trace"):  # one trace screen: its form is composed once, kept as left
+            self.install_screen(TraceScreen(self.trace_form, []), "trace")
+        screen = self.get_screen("trace")
+        assert isinstance(screen, TraceScreen)
+        screen.set_sources(known_hosts(dumps), dumps, self.current.name)
+        self.push_screen(screen)
 
     def action_egress(self) -> None:
         """Every way out of the mesh from the proxies read with the current one (its folder, bundle or cluster)."""
@@ -453,10 +452,12 @@ class EnvoyscopeApp(App[None]):
                         load_entry(entry)
             dumps = self.trace_dumps()
             assert start.dump is not None
-            request = dataclasses.replace(request, from_proxy=start.dump.identity.name)
+            wanted = form.from_proxy.strip() or start.dump.identity.name  # the "from" field: --from's rule
+            request = dataclasses.replace(request, from_proxy=wanted)
             result = trace(request, dumps, proxy_ips=self.proxy_ips)
         except EnvoyscopeError as exc:
-            self.call_from_thread(self.notify, str(exc), title=exc.title, severity="error")
+            text = str(exc).replace("--from ", "from ", 1)
+            self.call_from_thread(self.notify, text, title=exc.title, severity="error")
             return
         self.call_from_thread(self._traced, form, result, dumps, start.group)
 

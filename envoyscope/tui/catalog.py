@@ -148,18 +148,30 @@ def server_state(dump: ConfigDump) -> str:
 
 def known_hosts(dumps: list[ConfigDump]) -> list[str]:
     """Hosts a user may want to trace to: route domains with their ports, and cluster FQDNs with theirs."""
+    return sorted({host for dump in dumps for host in proxy_hosts(dump)})
+
+
+def proxy_hosts(dump: ConfigDump) -> list[str]:
+    """The hosts one proxy knows: the domains its routes serve (with their ports) first — what a client sends it —
+    then its clusters' FQDNs with their ports (where it sends), each part sorted."""
     from envoyscope.model.names import parse_cluster_name
 
-    hosts: set[str] = set()
-    for dump in dumps:
-        for config in dump.route_configs:
-            port = config.name.rsplit(".", 1)[-1] if config.name.rsplit(".", 1)[-1].isdigit() else "80"
-            for vhost in config.raw.get("virtual_hosts") or ():
-                for domain in vhost.get("domains") or ():
-                    if "*" not in domain:
-                        hosts.add(domain if ":" in domain else f"{domain}:{port}")
-        for cluster in dump.clusters:
-            name = parse_cluster_name(cluster.name)
-            if name.host and name.port:
-                hosts.add(f"{name.host}:{name.port}")
-    return sorted(hosts)
+    served: set[str] = set()
+    for config in dump.route_configs:
+        port = config.name.rsplit(".", 1)[-1] if config.name.rsplit(".", 1)[-1].isdigit() else "80"
+        for vhost in config.raw.get("virtual_hosts") or ():
+            for domain in vhost.get("domains") or ():
+                if "*" not in domain:
+                    served.add(domain if ":" in domain else f"{domain}:{port}")
+    upstream = {f"{name.host}:{name.port}" for cluster in dump.clusters
+                if (name := parse_cluster_name(cluster.name)).host and name.port}
+    return list(dict.fromkeys([*sorted(served), *sorted(upstream)]))
+
+
+def rank_hosts(typed: str, own: list[str], others: list[str]) -> list[str]:
+    """The hosts that complete ``typed``: those the trace's first proxy knows (``own``) before the others', and in
+    each, those that start with ``typed`` exactly as written before those that do only ignoring case."""
+    low = typed.lower()
+    ranked = [h for group in (own, others) for h in sorted(group, key=lambda h: not h.startswith(typed))
+              if h.lower().startswith(low)]
+    return list(dict.fromkeys(ranked))

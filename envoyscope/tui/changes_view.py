@@ -14,6 +14,28 @@ from textual.widgets import Footer, Static, Tree
 from envoyscope.engine.diff import ProxyDiff, proxy_name
 
 
+def changes(app: Any, before: list[Any], after: list[Any]) -> tuple[list[ProxyDiff], Any]:
+    """The diff of a refresh, and the app's last trace re-run on what was read now (None when there is none, or when
+    it cannot be re-run: the app is told why)."""
+    from envoyscope.engine.diff import diff_proxies
+    from envoyscope.errors import EnvoyscopeError
+
+    comparison = None
+    form = app.trace_form
+    if form.result is not None:
+        from envoyscope.engine.compare import compare_traces
+        from envoyscope.engine.trace import trace
+
+        names = {d.identity.name for d in form.dumps}
+        now = [d for d in after if d.identity.name in names] or after
+        try:
+            comparison = compare_traces(form.result, trace(form.result.request, now, proxy_ips=app.proxy_ips),
+                                        form.dumps, now)
+        except EnvoyscopeError as exc:
+            app.notify(f"the last trace cannot be re-run: {exc}", severity="warning")
+    return diff_proxies(before, after), comparison
+
+
 class ChangesScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "app.pop_screen", "Back"),
                                              Binding("ctrl+q", "app.quit", "Quit", show=False)]

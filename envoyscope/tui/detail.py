@@ -95,6 +95,7 @@ def _expires_soon(line: str) -> bool:
 
 class DetailScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("backspace,escape", "app.pop_screen", "Back"),
+                                             Binding("enter", "follow", "Follow", show=False),
                                              Binding("q", "app.quit", "Quit")]
 
     def __init__(self, dump: ConfigDump, node: Node, today: dt.date | None = None) -> None:
@@ -160,9 +161,19 @@ class DetailScreen(Screen[None]):
             box.mount(Label(Text.assemble((name, "yellow"), " ", (f"at {path}", "dim"))))
             box.mount(Static(Syntax(text, "json", theme="ansi_dark", word_wrap=True)))
 
+    def action_follow(self) -> None:
+        """Enter wherever the focus is (the YAML after a click or Tab): follow the highlighted reference, or the
+        only one there is."""
+        index = self.query_one("#links", ListView).index
+        if index is None and len(self.links) == 1:
+            index = 0
+        self._follow(index)
+
     @on(ListView.Selected, "#links")
     def follow(self, event: ListView.Selected) -> None:
-        index = event.list_view.index
+        self._follow(event.list_view.index)
+
+    def _follow(self, index: int | None) -> None:
         if index is None or not 0 <= index < len(self.links):
             return
         link = self.links[index]

@@ -16,12 +16,14 @@ HELP = """# envoyscope
 |---|---|
 | ↑ ↓ PgUp PgDn Home End | move in a list or table; Tab moves between panes |
 | `1`–`6` | the Listeners, Routes, Clusters, Endpoints, Secrets and Bootstrap tabs |
-| `/` | filter the current table as you type (Esc clears it) |
+| `/` | filter the current table as you type (Esc clears it); Enter opens the only (or the highlighted) match |
 | `s`, or a click on a header | sort by the next column (again: reverse) |
 | Enter | on a proxy: show it (a cluster's pod is read then); on a row: the resource as YAML and what it refers to |
+| Enter, in a resource | follow the highlighted reference (wherever the focus is) |
 | Backspace | back from a resource |
 | `n` / `y` | cycle the proxy list's namespace / type filter |
 | `t` | trace a request through the proxies loaded (the form remembers the last one) |
+| "from", in the form | the proxy the trace starts at (as `--from`: any part of a name); hosts complete from it first |
 | `x` | the egress audit: every way out of the mesh from these proxies; Enter on a row opens its trace |
 | `e` | export the last trace as a report: Markdown, HTML or JSON by the file's extension |
 | `r` | read the sources again and say what changed |

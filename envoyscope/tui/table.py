@@ -26,6 +26,7 @@ from envoyscope.engine.summary import Row, Table
 
 MAX_WIDTH = 60  # a column wider than this is cut with … (Enter shows the whole resource)
 GAP = 2  # spaces between columns, as istioctl's tabwriter pads
+MIN_GROW = 16  # a growing column (see SummaryTable) is never cut narrower than this
 _NUMBER = re.compile(r"(\d+)")
 
 
@@ -75,9 +76,13 @@ class SummaryTable(ScrollView, can_focus=True):
     class Highlighted(RowMessage):
         """The cursor moved to another row."""
 
-    def __init__(self, *, id: str | None = None, max_width: int = MAX_WIDTH) -> None:  # noqa: A002 (Textual's name)
+    def __init__(self, *, id: str | None = None, max_width: int = MAX_WIDTH,  # noqa: A002 (Textual's name)
+                 grow: int | None = None) -> None:
         super().__init__(id=id)
         self.max_width = max_width
+        # A column that is never cut to max_width: it takes the room the others leave (the proxy names), is cut only
+        # where the widget is too narrow, and the row under the cursor shows it in full.
+        self.grow = grow
         self.table: Table | None = None
         self.widths: list[int] = []
         self.order: list[int] = []  # every row index, in the sort order
@@ -94,8 +99,9 @@ class SummaryTable(ScrollView, can_focus=True):
         self.table = table
         rows = table.rows if table else ()
         columns = table.columns if table else ()
-        self.widths = [min(self.max_width, max([cell_len(c)] + [cell_len(r.cells[i]) for r in rows
-                                                                 if i < len(r.cells)])) for i, c in enumerate(columns)]
+        natural = [max([cell_len(c)] + [cell_len(r.cells[i]) for r in rows if i < len(r.cells)])
+                   for i, c in enumerate(columns)]
+        self.widths = [w if i == self.grow else min(self.max_width, w) for i, w in enumerate(natural)]
         self._hay = ["\t".join(row.cells).lower() for row in rows]
         self.order = list(range(len(rows)))
         if same_columns and self.sort_column is not None:
@@ -135,8 +141,23 @@ class SummaryTable(ScrollView, can_focus=True):
         self.order.sort(key=lambda i: natural_key(rows[i].cells[column] if column < len(rows[i].cells) else ""),
                         reverse=self.sort_reverse)
 
+    def fitted_widths(self) -> list[int]:
+        """The column widths as drawn: the growing column cut to what the widget's width leaves it (never below
+        MIN_GROW), the others as measured."""
+        widths = list(self.widths)
+        if self.grow is None or not 0 <= self.grow < len(widths) or not self.size.width:
+            return widths
+        room = self.size.width - (sum(widths) - widths[self.grow]) - GAP * (len(widths) - 1) - 2
+        widths[self.grow] = min(widths[self.grow], max(room, MIN_GROW))
+        return widths
+
+    def on_resize(self) -> None:
+        if self.grow is not None:
+            self._resize()
+
     def _resize(self) -> None:
-        width = sum(self.widths) + GAP * max(0, len(self.widths) - 1) + 2
+        widths = self.fitted_widths()
+        width = sum(widths) + GAP * max(0, len(widths) - 1) + 2
         self.virtual_size = Size(width, len(self.shown_rows) + 1)
         self.refresh()
         self._keep_cursor_visible()
@@ -175,11 +196,16 @@ class SummaryTable(ScrollView, can_focus=True):
         return True
 
     # --- drawing ---
-    def _line_text(self, cells: tuple[str, ...]) -> str:
+    def line_text(self, position: int) -> str:
+        """The row shown at ``position`` as drawn (the growing column in full on the cursor's row)."""
+        return self._line_text(self.cells_at(position), full=position == self.cursor)
+
+    def _line_text(self, cells: tuple[str, ...], full: bool = False) -> str:
         parts = []
-        for width, cell in zip(self.widths, cells, strict=False):
-            text = cell if cell_len(cell) <= width else cell[: width - 1] + "…"
-            parts.append(text + " " * (width - cell_len(text)))
+        for index, (width, cell) in enumerate(zip(self.fitted_widths(), cells, strict=False)):
+            whole = (full and index == self.grow) or cell_len(cell) <= width
+            text = cell if whole else cell[: width - 1] + "…"
+            parts.append(text + " " * max(0, width - cell_len(text)))
         return " " + (" " * GAP).join(parts)
 
     def render_line(self, y: int) -> Strip:
@@ -196,7 +222,7 @@ class SummaryTable(ScrollView, can_focus=True):
         style = base
         if position == self.cursor:
             style = base + self.get_component_rich_style("summary-table--cursor")
-        text = self._line_text(self.cells_at(position))
+        text = self.line_text(position)
         return Strip([Segment(text, style)]).crop(scroll_x, scroll_x + width).extend_cell_length(width, style)
 
     def _header(self, scroll_x: int, width: int) -> Strip:
@@ -204,7 +230,7 @@ class SummaryTable(ScrollView, can_focus=True):
         header = self.get_component_rich_style("summary-table--header")
         sorted_style = self.get_component_rich_style("summary-table--sorted")
         segments = [Segment(" ", header)]
-        for index, (column, col_width) in enumerate(zip(self.table.columns, self.widths, strict=False)):
+        for index, (column, col_width) in enumerate(zip(self.table.columns, self.fitted_widths(), strict=False)):
             arrow = ("▼" if self.sort_reverse else "▲") if index == self.sort_column else ""
             label = (column + arrow)[: max(col_width, cell_len(column))]
             style: Style = sorted_style if index == self.sort_column else header
@@ -257,7 +283,7 @@ class SummaryTable(ScrollView, can_focus=True):
             return
         if offset.y == 0:
             x = offset.x + int(self.scroll_x) - 1
-            for index, width in enumerate(self.widths):
+            for index, width in enumerate(self.fitted_widths()):
                 if x < width + GAP:
                     self.sort_by(index)
                     return

@@ -15,7 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
-from textual.suggester import SuggestFromList
+from textual.suggester import Suggester, SuggestFromList
 from textual.widgets import Button, Footer, Input, Label, Select, Static, Tree
 
 from envoyscope.engine.trace import Trace
@@ -49,6 +49,7 @@ class TraceForm:
     path: str = "/"
     headers: str = ""
     sni: str = ""
+    from_proxy: str = ""  # the proxy the trace starts at, matched as --from is ('' : the one selected in the list)
     result: Trace | None = None
     dumps: list[ConfigDump] = field(default_factory=list)
     group: str = ""  # the folder, bundle or cluster the traced proxies came from
@@ -73,14 +74,73 @@ def outcome_label(trace: Trace) -> Text:
     return Text.assemble((head, f"bold {style}"), "  ", trace.outcome.detail)
 
 
+def from_placeholder(selected: str) -> str:
+    """What the empty "from" field says: the proxy a trace starts at without it. One word, so that a narrow field
+    shows its beginning (a placeholder wraps at spaces and shows its first line)."""
+    return f"from:{selected}" if selected else "from:the-proxy-selected"
+
+
+class HostSuggester(Suggester):
+    """Completes ``host:port`` from the hosts the trace's first proxy knows, then the others' (`rank_hosts`)."""
+
+    def __init__(self, screen: TraceScreen) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)  # the ranking changes with the "from" field
+        self.screen = screen
+
+    async def get_suggestion(self, value: str) -> str | None:
+        ranked = self.screen.ranked_hosts(value)
+        return ranked[0] if ranked else None
+
+
 class TraceScreen(Screen[None]):
+    """The form and the trace. The app keeps one (installed), so the form is composed once and shown again as it
+    was left; `set_sources` brings its completions up to date with the proxy selected."""
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back"), Binding("ctrl+e", "export", "Export", show=False),
         Binding("e", "export", "Export"), Binding("ctrl+q", "app.quit", "Quit", show=False)]
 
-    def __init__(self, form: TraceForm, hosts: list[str]) -> None:
+    def __init__(self, form: TraceForm, hosts: list[str], dumps: list[ConfigDump] | None = None,
+                 selected: str = "") -> None:
         super().__init__()
-        self.form, self.hosts = form, hosts
+        self.form, self.hosts, self.dumps, self.selected = form, hosts, list(dumps or ()), selected
+        self.shown: Trace | None = None  # the trace the tree shows
+        self._own_hosts: dict[str, list[str]] = {}  # proxy name → the hosts its dump knows
+
+    def set_sources(self, hosts: list[str], dumps: list[ConfigDump], selected: str) -> None:
+        """The proxies a trace from here may cross and the one selected in the list (the default "from")."""
+        self.hosts, self.dumps, self.selected = hosts, dumps, selected
+        self._own_hosts = {}
+        if self.is_mounted:
+            box = self.query_one("#from", Input)
+            box.placeholder = from_placeholder(selected)
+            box.suggester = SuggestFromList([d.identity.name for d in dumps], case_sensitive=False)
+
+    def start_proxy(self) -> ConfigDump | None:
+        """The proxy the "from" field names (the CLI's --from rule), else the one selected in the list."""
+        from envoyscope.engine.trace import pick_start
+        from envoyscope.errors import TraceError
+
+        wanted = self.query_one("#from", Input).value.strip() if self.is_mounted else self.form.from_proxy
+        for name in (wanted, self.selected):
+            if name and self.dumps:
+                try:
+                    return pick_start(self.dumps, name)
+                except TraceError:
+                    continue
+        return None
+
+    def ranked_hosts(self, typed: str) -> list[str]:
+        from envoyscope.tui.catalog import proxy_hosts, rank_hosts
+
+        start = self.start_proxy()
+        own: list[str] = []
+        if start is not None:
+            name = start.identity.name
+            if name not in self._own_hosts:
+                self._own_hosts[name] = proxy_hosts(start)
+            own = self._own_hosts[name]
+        return rank_hosts(typed, own, self.hosts)
 
     @property
     def result(self) -> Trace | None:
@@ -90,12 +150,14 @@ class TraceScreen(Screen[None]):
         form = self.form
         with Horizontal(classes="trace-form"):
             yield Input(form.to, placeholder="host:port (completes from the dumps)", id="to",
-                        suggester=SuggestFromList(self.hosts, case_sensitive=False))
+                        suggester=HostSuggester(self))
             yield Input(form.ip, placeholder="destination IP (optional)", id="ip")
             yield Select([(m, m) for m in METHODS], value=form.method, allow_blank=False, id="method")
             yield Select([(s, s) for s in SCHEMES], value=form.scheme, allow_blank=False, id="scheme")
             yield Button("Trace", id="run", variant="primary")
         with Horizontal(classes="trace-form"):
+            yield Input(form.from_proxy, placeholder=from_placeholder(self.selected), id="from",
+                        suggester=SuggestFromList([d.identity.name for d in self.dumps], case_sensitive=False))
             yield Input(form.path, placeholder="/path?query", id="path")
             yield Input(form.headers, placeholder="headers — name: value; name: value", id="headers")
             yield Input(form.sni, placeholder="SNI (TLS)", id="sni")
@@ -106,9 +168,11 @@ class TraceScreen(Screen[None]):
         yield Static("", id="step-detail")
         yield Footer()
 
-    def on_mount(self) -> None:
-        if self.form.result is not None:
+    def on_screen_resume(self) -> None:
+        """Shown (first, or again): the trace made while it was away, if any; the focus where work goes on."""
+        if self.form.result is not None and self.form.result is not self.shown:
             self.show(self.form.result)
+        if self.form.result is not None:
             self.query_one("#trace-tree", Tree).focus()
         else:
             self.query_one("#to", Input).focus()
@@ -117,6 +181,7 @@ class TraceScreen(Screen[None]):
         form = self.form
         for name in ("to", "ip", "path", "headers", "sni"):
             setattr(form, name, self.query_one(f"#{name}", Input).value)
+        form.from_proxy = self.query_one("#from", Input).value
         form.method = str(self.query_one("#method", Select).value)
         form.scheme = str(self.query_one("#scheme", Select).value)
 
@@ -138,6 +203,7 @@ class TraceScreen(Screen[None]):
             self.app.notify(str(exc), title=exc.title, severity="error")
 
     def show(self, result: Trace) -> None:
+        self.shown = result
         tree: Tree[Any] = self.query_one("#trace-tree", Tree)
         tree.clear()
         req = result.request

@@ -59,6 +59,16 @@ def deployment(namespace: str, name: str, match_labels: dict[str, str]) -> dict[
             "status": {"replicas": 1, "readyReplicas": 1}}
 
 
+def service(namespace: str, name: str, selector: dict[str, str], ports: list[tuple[int, int | str]]
+            ) -> dict[str, Any]:
+    """A v1 Service as the API returns it: ``ports`` as (port, targetPort) pairs (targetPort a number or a name)."""
+    return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": namespace,
+                                                               "uid": f"uid-svc-{name}"},
+            "spec": {"type": "LoadBalancer", "selector": selector, "clusterIP": "10.96.0.80",
+                     "ports": [{"name": f"port-{port}", "port": port, "targetPort": target, "protocol": "TCP"}
+                               for port, target in ports]}}
+
+
 def status(code: int, reason: str, message: str) -> dict[str, Any]:
     return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message,
             "reason": reason, "code": code}
@@ -119,6 +129,8 @@ class FakeApiServer:
     def __init__(self, tls_dir: Path | None = None) -> None:
         self.pods: list[dict[str, Any]] = []
         self.deployments: list[dict[str, Any]] = []
+        self.services: list[dict[str, Any]] = []
+        self.forbid_services = False  # answer 403 to listing services, as a user without that RBAC right gets
         # (namespace, pod) → the loopback port any forwarded port reaches, or {pod port: loopback port}
         self.targets: dict[tuple[str, str], int | dict[int, int]] = {}
         self.requested: list[tuple[str, str, int]] = []  # every port-forward asked for: (namespace, pod, port)
@@ -235,6 +247,11 @@ class FakeApiServer:
                 if p["metadata"]["namespace"] == ns and p["metadata"]["name"] == parts[5]:
                     return 200, p
             return 404, status(404, "NotFound", f'pods "{parts[5]}" not found')
+        if parts[:3] == ["api", "v1", "namespaces"] and len(parts) == 5 and parts[4] == "services":
+            if self.forbid_services:
+                return 403, status(403, "Forbidden", 'services is forbidden: cannot list resource "services"')
+            return 200, {"kind": "ServiceList", "apiVersion": "v1", "metadata": {},
+                         "items": [s for s in self.services if s["metadata"]["namespace"] == parts[3]]}
         if parts[:4] == ["apis", "apps", "v1", "namespaces"] and len(parts) == 7 and parts[5] == "deployments":
             for d in self.deployments:
                 if d["metadata"]["namespace"] == parts[4] and d["metadata"]["name"] == parts[6]:

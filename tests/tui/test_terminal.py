@@ -124,3 +124,39 @@ def test_envoyscope_alone_opens_the_samples_in_a_terminal(terminal: object, tmp_
     while term.proc.poll() is None and time.monotonic() < deadline:
         term.pump(0.1)
     assert term.proc.poll() == 0
+
+
+def test_first_contact_keys_at_a_terminal(terminal: object) -> None:
+    """Issue 12 in a real terminal: the highlighted proxy's whole name; `/` then Enter opens the only match; Enter
+    follows a reference even with the YAML focused (Tab); the trace form has its "from" field."""
+    term = terminal("tui", "sample_dumps/egress-mtls-subsets")  # type: ignore[operator]
+    screen = term.wait_for("ADDRESSES")
+    assert "istio-egressgateway-5d8c7b8f9-q2w7x.istio-system  gateway" in screen  # highlighted: not cut
+    term.type("3")
+    term.wait_for("SERVICE FQDN")
+    term.type("/")
+    term.type("v2")
+    term.type("\r")
+    screen = term.wait_for("refers to")
+    assert "Cluster outbound|443|v2|nginx.external.svc.cluster.local" in screen
+    term.type("\x1b")  # back to the tables
+    term.pump(0.5)
+    term.type("\x1b")  # the filter goes
+    term.pump(0.5)
+    term.type("1")
+    term.wait_for("ADDRESSES")
+    term.type("\r")
+    term.wait_for("Listener 0.0.0.0_8080")
+    term.type("\t")  # the YAML pane takes the focus
+    term.type("\r")
+    term.wait_for("Filter chain 0.0.0.0_8080/0")
+    term.type("\x1b")
+    term.type("\x1b")
+    term.type("t")
+    screen = term.wait_for("from:istio-egressgateway")
+    term.type("\x1b")
+    term.type("q")
+    deadline = time.monotonic() + 10
+    while term.proc.poll() is None and time.monotonic() < deadline:
+        term.pump(0.1)
+    assert term.proc.poll() == 0, term.text()
