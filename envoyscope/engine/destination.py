@@ -229,15 +229,24 @@ def assume_destination_ip(host: str, port: int, dumps: list[ConfigDump], first: 
     """The IP to trace with, and a sentence saying which rule gave it (shown as an assumption)."""
     if is_ip(host):
         return host.strip("[]"), f"{host} is an IP address"
-    ordered = [first, *[d for d in dumps if d is not first]]
     namespace = first.identity.namespace
+    naming: list[ConfigDump] = []
+
+    def ordered() -> Iterator[ConfigDump]:
+        """The first proxy, then the others whose input names the host at all: a proxy of a folder that is not
+        read yet is looked at only if its file holds the name (found without decoding it)."""
+        yield first
+        if not naming:
+            naming.extend(d for d in dumps if d is not first and d.mentions(host) and d.readable())
+        yield from naming
+
     for finder in (_listener_candidates, _vhost_candidates):
-        for dump in ordered:
+        for dump in ordered():
             best = _best(finder(dump, host, port), host, namespace)
             if best is not None:
                 return best.ip, best.why
-    unclaimed = _unclaimed_ip(dumps)
-    for dump in ordered:
+    unclaimed = _unclaimed_ip([d for d in dumps if d.loaded])  # the ranges of the proxies read for the question
+    for dump in ordered():
         cluster = _known_cluster(dump, host, port)
         if cluster:
             return unclaimed, (f"{unclaimed}: {dump.identity.name} knows {host}:{port} as cluster `{cluster}`, but "
