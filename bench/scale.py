@@ -14,6 +14,7 @@ timed and measured by GNU time (median wall time of the runs, largest peak RSS):
 3. the TUI (``--tui``): first screen on the folder against the first screen on one dump (target ≤ 1.5×).
 
 Usage: python bench/scale.py [--sizes 200,1000] [--every N] [--tui N] [--runs 3]
+(``make bench`` runs ``--sizes 200,1000 --every 100 --tui 200``.)
 """
 
 from __future__ import annotations
@@ -129,13 +130,60 @@ def bench_every(n: int, runs: int, tmp: Path) -> None:
     shutil.rmtree(folder)
 
 
+def first_screen(sources: list[str]) -> float:
+    """Seconds from creating the app to the first proxy's listeners table drawn (its dump read), headless."""
+    import asyncio
+    import time
+
+    sys.path.insert(0, str(ROOT))
+    from envoyscope.tui.app import EnvoyscopeApp
+    from envoyscope.tui.catalog import Catalog
+
+    took: list[float] = []
+
+    async def run() -> None:
+        t0 = time.perf_counter()
+        app = EnvoyscopeApp(Catalog.of_files(sources, "bench"))
+        app.animation_level = "none"
+        async with app.run_test(size=(160, 50)) as pilot:
+            while app.loading or app.dump is None:
+                await pilot.pause(0.01)
+            await pilot.pause()
+            took.append(time.perf_counter() - t0)
+
+    asyncio.run(run())
+    return took[0]
+
+
+def bench_tui(n: int, runs: int, tmp: Path) -> None:
+    """Each first screen in a process of its own (this script with --first-screen), median of the runs."""
+    folder = make_folder(n, tmp / f"tui-{n}")
+
+    def measure(source: str) -> float:
+        times = []
+        for _ in range(runs):
+            out = subprocess.run([PY, __file__, "--first-screen", source], capture_output=True, text=True, check=True)
+            times.append(float(out.stdout.split()[-1]))
+        return statistics.median(times)
+
+    one, many = measure(str(DUMP)), measure(str(folder))
+    print(f"\nTUI first screen: one dump {one:.2f}s, a folder of {n} {many:.2f}s = {many / one:.2f}× "
+          "(target ≤ 1.5×)")
+    shutil.rmtree(folder)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="200,1000", help="folder sizes for the trace (default 200,1000)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--every", type=int, default=0, metavar="N",
                         help="also run the commands over every proxy on a folder of N (e.g. 100)")
+    parser.add_argument("--tui", type=int, default=0, metavar="N", help="also time the TUI's first screen on N")
+    parser.add_argument("--first-screen", metavar="SOURCE", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.first_screen:
+        print(f"{first_screen([args.first_screen]):.3f}")
+        return 0
     if not DUMP.exists():
         print(f"bench: {DUMP} is absent (../shared/fixtures): nothing to measure")
         return 0
@@ -146,6 +194,8 @@ def main() -> int:
             bench_trace(sizes, args.runs, tmp)
         if args.every:
             bench_every(args.every, args.runs, tmp)
+        if args.tui:
+            bench_tui(args.tui, args.runs, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

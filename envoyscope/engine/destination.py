@@ -233,11 +233,14 @@ def assume_destination_ip(host: str, port: int, dumps: list[ConfigDump], first: 
     naming: list[ConfigDump] = []
 
     def ordered() -> Iterator[ConfigDump]:
-        """The first proxy, then the others whose input names the host at all: a proxy of a folder that is not
-        read yet is looked at only if its file holds the name (found without decoding it)."""
+        """The first proxy, then the others that may name the host. A proxy of a folder not read yet is looked at
+        only if it is a gateway (a sidecar's scope may hide a service its gateways know; other sidecars of a mesh
+        mostly hold the same names, and reading them all would cost the whole capture) and its file holds the name
+        at all (found without decoding it)."""
         yield first
         if not naming:
-            naming.extend(d for d in dumps if d is not first and d.mentions(host) and d.readable())
+            naming.extend(d for d in dumps if d is not first and (d.loaded or (
+                d.identity.proxy_type != "sidecar" and d.mentions(host) and d.readable())))
         yield from naming
 
     for finder in (_listener_candidates, _vhost_candidates):
