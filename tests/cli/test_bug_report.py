@@ -24,7 +24,7 @@ pytestmark = pytest.mark.skipif(not DSB.exists(), reason="../shared/fixtures/rea
 
 # Envoy's /clusters text for two clusters of the DeathStarBench sidecar: profile's endpoint failing active health
 # checks, frontend's healthy (the form of the lab's real Envoy answers, tests/lab/test_reading_dumps.py).
-CLUSTERS_TEXT = """outbound|8081||profile.hr2.svc.cluster.local::observability_name::outbound|8081||profile.hr2.svc.cluster.local
+CLUSTERS_TEXT = """outbound|8081||profile.hr2.svc.cluster.local::observability_name::profile
 outbound|8081||profile.hr2.svc.cluster.local::default_priority::max_connections::4294967295
 outbound|8081||profile.hr2.svc.cluster.local::172.16.188.22:8081::cx_active::0
 outbound|8081||profile.hr2.svc.cluster.local::172.16.188.22:8081::health_flags::/failed_active_hc
@@ -46,7 +46,8 @@ def bug_report(tmp_path: Path) -> Path:
     geo = root / "proxies" / "hr2" / "geo-5c54dcd5bd-z5ghf"
     gateway = root / "proxies" / "istio-system" / "istio-ingressgateway-6f9df9b8-2jv6f"
     partial = root / "proxies" / "default" / "ratings-v1-6c9f8d7b4-qwert"
-    for folder in (geo, gateway, partial, geo / "stats", root / "istio" / "istio-system" / "istiod-1", root / "cluster"):
+    istiod = root / "istio" / "istio-system" / "istiod-1"
+    for folder in (geo, gateway, partial, geo / "stats", istiod, root / "cluster"):
         folder.mkdir(parents=True)
     (geo / "config_dump?include_eds").write_bytes(DSB.read_bytes())
     (geo / "clusters").write_text(CLUSTERS_TEXT)
@@ -55,7 +56,7 @@ def bug_report(tmp_path: Path) -> Path:
     (geo / "istio-proxy.log").write_text("2023-09-01T10:00:00Z info Envoy proxy is ready\n")
     (gateway / "config_dump").write_bytes((BOOKINFO / "ingressgateway_config_dump.json").read_bytes())
     (partial / "istio-proxy.log").write_text("2023-09-01T10:00:00Z warn timed out\n")
-    (root / "istio" / "istio-system" / "istiod-1" / "discovery.log").write_text("info ads\n")
+    (istiod / "discovery.log").write_text("info ads\n")
     (root / "cluster" / "k8s-resources").write_text("apiVersion: v1\nkind: List\n")
     (root / "versions").write_text("CLI version: 1.18.2\n")
     return root
