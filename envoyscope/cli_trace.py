@@ -147,4 +147,7 @@ def _compare(args: argparse.Namespace, request: Any, result: Any, dumps: list[An
     from envoyscope.sources.files import load_sources
 
     new_dumps = load_sources([args.compare])
-    return compare_traces(result, trace(request, new_dumps, proxy_ips=proxy_ips), dumps, new_dumps)
+    new_result = trace(request, new_dumps, proxy_ips=proxy_ips)
+    # The changes that can explain where the traces part are those of the proxies they read (a folder's others
+    # are not decoded).
+    return compare_traces(result, new_result, [d for d in dumps if d.loaded], [d for d in new_dumps if d.loaded])
