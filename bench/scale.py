@@ -14,7 +14,7 @@ timed and measured by GNU time (median wall time of the runs, largest peak RSS):
 3. the TUI (``--tui``): first screen on the folder against the first screen on one dump (target ≤ 1.5×).
 
 Usage: python bench/scale.py [--sizes 200,1000] [--every N] [--tui N] [--runs 3]
-(``make bench`` runs ``--sizes 200,1000 --every 100 --tui 200``.)
+(the README's Scale section: ``--sizes 200,1000 --every 100 --tui 200``)
 """
 
 from __future__ import annotations
@@ -81,17 +81,25 @@ def trace_hops(out: str) -> list[str]:
 
 
 def bench_trace(sizes: list[int], runs: int, tmp: Path) -> None:
-    one_t, one_m, out = timed(envoyscope("trace", str(DUMP), "--to", TO, "-o", "json"), runs)
-    print(f"trace {TO} on one dump ({DUMP.stat().st_size / 1e6:.1f} MB): {one_t:.2f}s, peak RSS {one_m:.0f} MB, "
-          f"hops {trace_hops(out)}")
-    print(f"{'N':>6} {'time':>8} {'ratio':>6} {'peak RSS':>9} {'ratio':>6}  hops")
+    """Each size's runs alternate with runs on the one dump, so that both see the same load on the machine."""
+    one_cmd = envoyscope("trace", str(DUMP), "--to", TO, "-o", "json")
+    _, _, out = timed(one_cmd, 1)
+    print(f"trace {TO}: on one dump ({DUMP.stat().st_size / 1e6:.1f} MB) it crosses {trace_hops(out)}")
+    print(f"{'N':>6} {'one dump':>9} {'N proxies':>10} {'ratio':>6} {'peak RSS':>9} {'one':>6} {'ratio':>6}  hops")
     for n in sizes:
         folder = make_folder(n, tmp / f"trace-{n}")
-        t, m, out = timed(envoyscope("trace", str(folder), "--from", copy_name(7), "--to", TO, "-o", "json"), runs)
-        hops = trace_hops(out)
+        many_cmd = envoyscope("trace", str(folder), "--from", copy_name(7), "--to", TO, "-o", "json")
+        ones, manys = [], []
+        for _ in range(runs):
+            ones.append(timed(one_cmd, 1))
+            manys.append(timed(many_cmd, 1))
+        one_t, one_m = statistics.median(r[0] for r in ones), max(r[1] for r in ones)
+        t, m = statistics.median(r[0] for r in manys), max(r[1] for r in manys)
+        hops = trace_hops(manys[-1][2])
         if len(hops) != 2:
             raise SystemExit(f"bench: the trace over {n} proxies crossed {hops}, expected two proxies")
-        print(f"{n:6} {t:7.2f}s {t / one_t:5.2f}× {m:7.0f}MB {m / one_m:5.2f}×  {' → '.join(hops)}")
+        print(f"{n:6} {one_t:8.2f}s {t:9.2f}s {t / one_t:5.2f}× {m:7.0f}MB {one_m:4.0f}MB {m / one_m:5.2f}×  "
+              f"{' → '.join(hops)}")
         shutil.rmtree(folder)
     print("targets at N = 200: ≤ 2× the time, ≤ 1.5× the peak RSS; flat as N grows")
 
