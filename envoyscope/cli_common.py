@@ -51,13 +51,45 @@ def load_dumps(args: argparse.Namespace, progress: Any = None, *, notes: bool = 
     if notes:
         for note in dump_notes(dumps):
             print(f"envoyscope: note: {note}", file=sys.stderr)
+        watch_notes(dumps)
     return dumps
 
 
 def dump_notes(dumps: list[ConfigDump]) -> list[str]:
-    """Every dump's notes, once each, prefixed with its source when there are several dumps."""
+    """What opening the sources noted (files left out), then every dump's notes, once each, prefixed with its source
+    when there are several dumps. A proxy of a folder that has not been read yet has none to give."""
     prefix = len(dumps) > 1
-    return list(dict.fromkeys(f"{d.source}: {n}" if prefix else n for d in dumps for n in d.notes))
+    opening = list(getattr(dumps, "notes", ()))
+    return list(dict.fromkeys(opening + [f"{d.source}: {n}" if prefix else n for d in dumps if d.loaded
+                                         for n in d.notes]))
+
+
+def watch_notes(dumps: list[ConfigDump]) -> None:
+    """Print a folder's proxy's notes when it is read (a trace reads only the proxies it crosses), once each."""
+    from envoyscope.sources.lazy import LazyDump
+
+    printed: set[str] = set()
+
+    def say(dump: LazyDump) -> None:
+        for note in dump.notes:
+            line = f"{dump.source}: {note}"
+            if line not in printed:
+                printed.add(line)
+                print(f"envoyscope: note: {line}", file=sys.stderr)
+
+    for dump in dumps:
+        if isinstance(dump, LazyDump):
+            dump.watch(say)
+
+
+def unreadable_notes(dumps: list[ConfigDump], code: int) -> int:
+    """Say on stderr which proxies could not be read (each left out, the others answered): exit 1 if any."""
+    from envoyscope.sources.lazy import unreadable
+
+    lines = unreadable(dumps)
+    for line in lines:
+        print(f"envoyscope: note: {line}", file=sys.stderr)
+    return max(code, 1) if lines else code
 
 
 def _load_dumps(args: argparse.Namespace, progress: Any) -> list[ConfigDump]:
@@ -69,7 +101,9 @@ def _load_dumps(args: argparse.Namespace, progress: Any) -> list[ConfigDump]:
     selector = getattr(args, "selector", None)
     if not sources and not admins and not pods and not selector and getattr(args, "_sources_required", True):
         raise InputError("no source: give dump files or folders, a bundle, --admin URL or --pod NS/NAME")
-    dumps = load_sources(sources, progress) if sources else []
+    from envoyscope.sources.lazy import Proxies
+
+    dumps = load_sources(sources, progress) if sources else Proxies()
     if admins:
         from envoyscope.sources.admin import load_admin
 

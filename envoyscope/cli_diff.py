@@ -60,7 +60,8 @@ def side_arguments(spec: str, args: argparse.Namespace) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace) -> int:
-    from envoyscope.engine.diff import diff_json, diff_proxies
+    from envoyscope.engine.diff import ProxyDiff, diff_json, pair_proxies
+    from envoyscope.sources.every import each_proxy, terminal_progress
 
     if args.old == "-" and args.new == "-":
         raise InputError("OLD and NEW cannot both be standard input")
@@ -70,7 +71,28 @@ def run(args: argparse.Namespace) -> int:
         if not dumps:
             raise InputError("no proxy to compare", source=spec)
         sides.append(dumps)
-    proxies = diff_proxies(sides[0], sides[1])
+    # Paired by identity (no decoding), then each pair diffed on its own, on every core (sources.every).
+    both = [*sides[0], *sides[1]]
+    index = {id(d): i for i, d in enumerate(both)}
+    pairs = pair_proxies(sides[0], sides[1])
+    items = [(index[id(old)], index[id(new)]) for old, new in pairs if old is not None and new is not None]
+    found: dict[tuple[int, int], Any] = {}
+    failures = [line for side in sides for line in getattr(side, "failures", ())]
+    said: list[str] = []
+    for done in each_proxy(both, _diff_pair, items, terminal_progress("comparing proxies")):
+        said.extend(done.notes)
+        if done.error is not None:
+            failures.append(f"{done.error} (left out)")
+        else:
+            found[done.item] = done.result
+    proxies = []
+    for old, new in pairs:
+        key = (index[id(old)], index[id(new)]) if old is not None and new is not None else None
+        if key is not None and key not in found:
+            continue  # could not be read: said below
+        changes, pair_notes = found[key] if key is not None else ((), [])
+        said.extend(pair_notes)
+        proxies.append(ProxyDiff(old, new, changes))
     if args.output == "json":
         import orjson
 
@@ -78,9 +100,20 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(render_text(proxies))
     sys.stdout.flush()
-    for note in notes(proxies):
+    for note in dict.fromkeys(said):
         print(f"envoyscope: note: {note}", file=sys.stderr)
-    return 1 if any(proxy.changed for proxy in proxies) else 0
+    for line in failures:
+        print(f"envoyscope: note: {line}", file=sys.stderr)
+    return 1 if failures or any(proxy.changed for proxy in proxies) else 0
+
+
+def _diff_pair(dumps: list[Any], item: tuple[int, int]) -> tuple[tuple[Any, ...], list[str]]:
+    """One proxy's changes from OLD to NEW, and what could not be compared."""
+    from envoyscope.engine.diff import ProxyDiff, diff_dumps
+
+    old, new = dumps[item[0]].load(), dumps[item[1]].load()
+    changes = tuple(diff_dumps(old, new))
+    return changes, notes([ProxyDiff(old, new, changes)])
 
 
 def render_text(proxies: list[Any]) -> str:

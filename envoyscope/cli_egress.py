@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from envoyscope.cli_common import add_source_arguments, load_dumps, parse_proxy_ips
@@ -48,13 +49,41 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-header", action="store_true", help="leave out the line naming each proxy")
 
 
-def _audits(args: argparse.Namespace) -> list[ProxyAudit]:
-    from envoyscope.engine.egress.audit import audit
+def _audits(args: argparse.Namespace) -> tuple[list[ProxyAudit], list[str]]:
+    """Every proxy's audit (proxy by proxy, on every core, for a folder or bundle), and one line for each proxy
+    that could not be read (left out: the others are audited)."""
+    from envoyscope.engine.egress.audit import with_cross_findings
     from envoyscope.engine.trace import pick_start
+    from envoyscope.sources.every import each_proxy, terminal_progress
 
     dumps = load_dumps(args)
-    proxies = [pick_start(dumps, name) for name in args.from_proxy] if args.from_proxy else None
-    return audit(dumps, proxies, parse_proxy_ips(args.proxy), today=args.today)
+    proxies = [pick_start(dumps, name) for name in args.from_proxy] if args.from_proxy else dumps
+    indexes = [next(i for i, d in enumerate(dumps) if d is p) for p in proxies]
+    work = partial(_audit_one, proxy_ips=parse_proxy_ips(args.proxy), today=args.today)
+    audits: list[ProxyAudit] = []
+    failures: list[str] = list(getattr(dumps, "failures", ()))
+    notes: list[str] = []
+    for done in each_proxy(dumps, work, indexes, terminal_progress("auditing proxies")):
+        notes.extend(done.notes)
+        if done.error is not None:
+            failures.append(f"{done.error} (left out)")
+        else:
+            audits.append(done.result)
+    for note in dict.fromkeys(notes):
+        print(f"envoyscope: note: {note}", file=sys.stderr)
+    return with_cross_findings(audits), failures
+
+
+def _audit_one(dumps: list[Any], index: int, proxy_ips: dict[str, str], today: dt.date | None) -> ProxyAudit:
+    from envoyscope.engine.egress.audit import audit_proxy, slim
+
+    return slim(audit_proxy(dumps[index], dumps, proxy_ips, today))
+
+
+def _failed(failures: list[str], code: int) -> int:
+    for line in failures:
+        print(f"envoyscope: note: {line}", file=sys.stderr)
+    return max(code, 1) if failures else code
 
 
 def _row_cells(row: EgressRow, wide: bool) -> list[str]:
@@ -87,7 +116,7 @@ def run_egress(args: argparse.Namespace) -> int:
 
     if args.report:
         report_format(args.report)  # a bad --report fails before any work
-    audits = _audits(args)
+    audits, failures = _audits(args)
     if args.output == "json":
         import orjson
 
@@ -106,7 +135,7 @@ def run_egress(args: argparse.Namespace) -> int:
         from envoyscope.report.audit import write_audit_report
 
         write_audit_report(audits, args.report, ["envoyscope", *sys.argv[1:]])
-    return 0
+    return _failed(failures, 0)
 
 
 def _ignored(args: argparse.Namespace) -> set[str]:
@@ -122,7 +151,7 @@ def _ignored(args: argparse.Namespace) -> set[str]:
 
 def run_check(args: argparse.Namespace) -> int:
     ignored = _ignored(args)
-    audits = _audits(args)
+    audits, failures = _audits(args)
     failing = 0
     report = []
     for one in audits:
@@ -145,4 +174,4 @@ def run_check(args: argparse.Namespace) -> int:
                 print(f"{finding.severity.upper():8} {finding.code}{at}: {finding.detail}")
         print(f"{failing} finding(s) of severity warning or error" + (f" (ignored: {', '.join(sorted(ignored))})"
                                                                       if ignored else ""))
-    return 1 if failing else 0
+    return _failed(failures, 1 if failing else 0)

@@ -13,9 +13,10 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import sys
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from envoyscope.cli_common import add_source_arguments, dump_notes, load_dumps
+from envoyscope.cli_common import add_source_arguments, load_dumps
 from envoyscope.errors import InputError
 
 if TYPE_CHECKING:
@@ -91,8 +92,8 @@ def filters_from(args: argparse.Namespace) -> Filters:
 
 
 def run(args: argparse.Namespace) -> int:
-    from envoyscope.engine.summary import summarize, summarize_all
-    from envoyscope.report.table import identity_header, render_all, render_table
+    from envoyscope.report.table import identity_header
+    from envoyscope.sources.every import each_proxy, terminal_progress
 
     kind: str = args.summary_kind
     dumps = load_dumps(args, notes=False)  # printed below with the tables' own notes
@@ -104,29 +105,53 @@ def run(args: argparse.Namespace) -> int:
         return 0
     today = getattr(args, "today", None) or dt.date.today()
     wide = args.output == "wide"
-    sections = []
+    several = len(dumps) > 1
+    if not several and not getattr(args, "no_header", False):
+        print(identity_header(dumps[0]), file=sys.stderr, flush=True)
     notes: list[str] = []
-    for dump in dumps:
-        if kind == "all":
-            tables = summarize_all(dump, filters, wide=wide, today=today, istio_config=wide)
-            text = render_all(tables, with_headers=getattr(args, "with_headers", False))
-        else:
-            tables = (summarize(dump, kind, filters, wide=wide, today=today, istio_config=wide),)
-            text = render_table(tables[0])
-        if len(dumps) > 1:
-            text = f"{identity_header(dump)}\n{text}"
-        elif not getattr(args, "no_header", False):
-            print(identity_header(dump), file=sys.stderr, flush=True)
-        sections.append(text)
-        prefix = f"{dump.source}: " if len(dumps) > 1 else ""
-        notes.extend(f"{prefix}{note}" for table in tables for note in table.notes)
-    sys.stdout.write("\n".join(sections))
+    dump_notes_seen: list[str] = []
+    failures: list[str] = list(getattr(dumps, "failures", ()))
+    first = True
+    work = partial(_summary_of, kind=kind, filters=filters, wide=wide, today=today,
+                   with_headers=getattr(args, "with_headers", False), several=several)
+    for done in each_proxy(dumps, work, range(len(dumps)), terminal_progress(f"{kind}: reading proxies")):
+        if done.error is not None:
+            failures.append(f"{done.error} (left out)")
+            continue
+        text, table_notes, own_notes = done.result
+        sys.stdout.write(("" if first else "\n") + text)
+        first = False
+        notes.extend(table_notes)
+        dump_notes_seen.extend(own_notes or done.notes)
     sys.stdout.flush()
     # What reading noted (sections not read, rejected resources); a missing section the tables already say.
-    notes.extend(note for note in dump_notes(dumps) if "the dump has no " not in note)
+    opening = list(getattr(dumps, "notes", ()))
+    notes.extend(note for note in opening + dump_notes_seen if "the dump has no " not in note)
     for note in dict.fromkeys(notes):
         print(f"envoyscope: note: {note}", file=sys.stderr)
-    return 0
+    for line in failures:
+        print(f"envoyscope: note: {line}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _summary_of(dumps: list[ConfigDump], index: int, *, kind: str, filters: Filters, wide: bool, today: dt.date,
+                with_headers: bool, several: bool) -> tuple[str, list[str], list[str]]:
+    """One proxy's summary as printed, its tables' notes and (for a dump read at once) its own notes."""
+    from envoyscope.engine.summary import summarize, summarize_all
+    from envoyscope.report.table import identity_header, render_all, render_table
+
+    dump = dumps[index].load()
+    if kind == "all":
+        tables = summarize_all(dump, filters, wide=wide, today=today, istio_config=wide)
+        text = render_all(tables, with_headers=with_headers)
+    else:
+        tables = (summarize(dump, kind, filters, wide=wide, today=today, istio_config=wide),)
+        text = render_table(tables[0])
+    prefix = f"{dump.source}: " if several else ""
+    if several:
+        text = f"{identity_header(dump)}\n{text}"
+    own = [f"{prefix}{n}" for n in dump.notes] if dump is dumps[index] else []  # a folder's travel with the result
+    return text, [f"{prefix}{note}" for table in tables for note in table.notes], own
 
 
 def _write_data(dumps: list[ConfigDump], kind: str, filters: Filters, output: str) -> None:

@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from envoyscope.cli_common import add_source_arguments, load_dumps, parse_proxy_ips
+from envoyscope.cli_common import add_source_arguments, load_dumps, parse_proxy_ips, unreadable_notes
 
 EPILOG = """examples:
   envoyscope trace sample_dumps/egress-gateway-http --to httpbin.org:80 --path /headers
@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
         # say which resource and where. If every resource has the shape its proto says, this is a bug: re-raise.
         from envoyscope.model.typed import malformed_resource
 
-        malformed = malformed_resource(dumps)
+        malformed = malformed_resource([d for d in dumps if d.loaded])
         if malformed is None:
             raise
         raise malformed from exc
@@ -168,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
     failed = [(e, why) for e, why in broken if why is not None]
     for expectation, why in failed:
         print(f"envoyscope: expectation {expectation} not met: {why}", file=sys.stderr)
-    return 1 if failed else 0
+    return unreadable_notes(dumps, 1 if failed else 0)
 
 
 def _compare(args: argparse.Namespace, request: Any, result: Any, dumps: list[Any], proxy_ips: dict[str, str]) -> Any:
@@ -178,4 +178,7 @@ def _compare(args: argparse.Namespace, request: Any, result: Any, dumps: list[An
     from envoyscope.sources.files import load_sources
 
     new_dumps = load_sources([args.compare])
-    return compare_traces(result, trace(request, new_dumps, proxy_ips=proxy_ips), dumps, new_dumps)
+    new_result = trace(request, new_dumps, proxy_ips=proxy_ips)
+    # The changes that can explain where the traces part are those of the proxies they read (a folder's others
+    # are not decoded).
+    return compare_traces(result, new_result, [d for d in dumps if d.loaded], [d for d in new_dumps if d.loaded])

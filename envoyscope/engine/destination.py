@@ -229,15 +229,27 @@ def assume_destination_ip(host: str, port: int, dumps: list[ConfigDump], first: 
     """The IP to trace with, and a sentence saying which rule gave it (shown as an assumption)."""
     if is_ip(host):
         return host.strip("[]"), f"{host} is an IP address"
-    ordered = [first, *[d for d in dumps if d is not first]]
     namespace = first.identity.namespace
+    naming: list[ConfigDump] = []
+
+    def ordered() -> Iterator[ConfigDump]:
+        """The first proxy, then the others that may name the host. A proxy of a folder not read yet is looked at
+        only if it is a gateway (a sidecar's scope may hide a service its gateways know; other sidecars of a mesh
+        mostly hold the same names, and reading them all would cost the whole capture) and its file holds the name
+        at all (found without decoding it)."""
+        yield first
+        if not naming:
+            naming.extend(d for d in dumps if d is not first and (d.loaded or (
+                d.identity.proxy_type != "sidecar" and d.mentions(host) and d.readable())))
+        yield from naming
+
     for finder in (_listener_candidates, _vhost_candidates):
-        for dump in ordered:
+        for dump in ordered():
             best = _best(finder(dump, host, port), host, namespace)
             if best is not None:
                 return best.ip, best.why
-    unclaimed = _unclaimed_ip(dumps)
-    for dump in ordered:
+    unclaimed = _unclaimed_ip([d for d in dumps if d.loaded])  # the ranges of the proxies read for the question
+    for dump in ordered():
         cluster = _known_cluster(dump, host, port)
         if cluster:
             return unclaimed, (f"{unclaimed}: {dump.identity.name} knows {host}:{port} as cluster `{cluster}`, but "

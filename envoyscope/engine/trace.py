@@ -214,7 +214,7 @@ def _peer_endpoints(dumps: list[ConfigDump], proxy: ConfigDump, wire: Wire) -> A
         if not name.host:
             return None
         peer, why = proxy_by_hostname(dumps, name.host)
-        if peer is None or peer is proxy or not peer.identity.instance_ips:
+        if peer is None or peer is proxy or not peer.identity.instance_ips or not peer.readable():
             return None
         ip = peer.identity.instance_ips[0]
         port, port_why = _target_port(peer, name.port or wire.dst_port)
@@ -310,6 +310,8 @@ def trace(request: TraceRequest, dumps: list[ConfigDump], *, proxy_ips: dict[str
             next_proxy, _why = proxy_by_hostname(dumps, result.endpoint_ip)
             if next_proxy is not None and next_proxy.identity.instance_ips:  # what DNS answers for that name
                 next_wire = next_wire.with_(dst_ip=next_proxy.identity.instance_ips[0])
+        if next_proxy is not None and not next_proxy.readable():
+            next_proxy = None  # a proxy whose dump cannot be read is followed as if it were not given (its note says)
         if next_proxy is None or (next_proxy is proxy and entry == "inbound"
                                   and (result.hop.cluster or "").startswith("inbound|")):
             # An inbound cluster's connection (from 127.0.0.6) is not intercepted again: it reaches the app.

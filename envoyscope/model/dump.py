@@ -180,6 +180,24 @@ class ConfigDump:
         """The notes saying a part of the input could not be read (an unknown section, field or entry)."""
         return tuple(note for note in self.notes if UNREAD in note)
 
+    # Folders and bundles give `envoyscope.sources.lazy.LazyDump`s, read on first use: these say how far that went.
+    @property
+    def loaded(self) -> bool:
+        """Whether the resources are in memory (always, for a dump read at once)."""
+        return True
+
+    def load(self) -> ConfigDump:
+        """The dump with its resources (itself, for a dump read at once)."""
+        return self
+
+    def readable(self) -> bool:
+        """Whether the resources can be read (a dump read at once could)."""
+        return True
+
+    def mentions(self, text: str) -> bool:
+        """Whether the input may name ``text`` anywhere: False only when that is known without decoding it."""
+        return True
+
     def has(self, section: str) -> bool:
         """Whether the input held that section at all (e.g. ``clusters``), as opposed to holding none."""
         return section in self.sections

@@ -3,6 +3,9 @@
 Layout (flat, so the unpacked folder is an ordinary SOURCE folder): ``<proxy>.config_dump.json``,
 ``<proxy>.clusters.json``, ``<proxy>.server_info.json``, ``<proxy>.certs.json``, ``<proxy>.listeners.json`` and
 ``manifest.json`` (identity, labels, IPs, capture time, envoyscope version, sha256 of every file, failures).
+Each proxy's entry also holds ``identity``: who the proxy is exactly as its config dump's bootstrap says (what every
+command would compute by reading it), so that opening a bundle of hundreds of proxies decodes none of them
+(`manifest_identities`); bundles written before it are read as before, each identity found by a scan of its file.
 Private keys never enter a bundle: every file is scanned for PEM private key blocks before it is written.
 """
 
@@ -20,12 +23,15 @@ import re
 import shutil
 import tarfile
 import tempfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from envoyscope import __version__
-from envoyscope.errors import InputError, SourceError
+from envoyscope.errors import EnvoyscopeError, InputError, SourceError
+from envoyscope.model.identity import Identity
+from envoyscope.sources.lazy import identity_from_head, identity_from_json, identity_to_json
 
 PRIVATE_KEY = re.compile(rb"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S)
 BASE64_PEM = re.compile(rb'"(LS0tLS1CRUdJTi[A-Za-z0-9+/]*={0,2})"')  # base64 of "-----BEGIN"
@@ -82,6 +88,10 @@ def write_bundle(target: Path, captures: list[ProxyCapture], command: list[str],
             entry["files"][name] = {"sha256": hashlib.sha256(clean).hexdigest(), "bytes": len(clean)}
             if removed:
                 entry.setdefault("private_keys_removed", {})[name] = removed
+            if kind == "config_dump":
+                found = _identity_of(clean, name)
+                if found is not None:
+                    entry["identity"] = {"file": name, **identity_to_json(found)}
         proxies.append(entry)
     manifest = {"envoyscope_version": __version__, "captured_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "command": command, "proxies": proxies,
@@ -101,6 +111,36 @@ def write_bundle(target: Path, captures: list[ProxyCapture], command: list[str],
         Path(tmp).unlink(missing_ok=True)
         raise SourceError(f"{target}: cannot write the bundle: {exc.strerror or exc}") from exc
     return manifest
+
+
+def _identity_of(body: bytes, name: str) -> Identity | None:
+    """The identity a reader of this config dump computes: from the bootstrap at its start, else decoding it."""
+    found = identity_from_head(body, name)
+    if found is not None:
+        return found
+    from envoyscope.sources.files import parse_bytes
+
+    try:
+        return parse_bytes(body, name).identity
+    except EnvoyscopeError:
+        return None
+
+
+def manifest_identities(folder: Path) -> dict[str, Identity]:
+    """File (in the unpacked folder) → the identity the bundle's manifest records for it; empty for bundles
+    written before manifests held identities, or a manifest that cannot be read."""
+    try:
+        manifest = json.loads((folder / "manifest.json").read_bytes())
+    except (OSError, ValueError):
+        return {}
+    found: dict[str, Identity] = {}
+    for entry in manifest.get("proxies") or () if isinstance(manifest, dict) else ():
+        record = entry.get("identity") if isinstance(entry, dict) else None
+        identity = identity_from_json(record)
+        if identity is not None and isinstance(record, dict) and isinstance(record.get("file"), str) \
+                and "/" not in record["file"]:
+            found[str(folder / record["file"])] = identity
+    return found
 
 
 def is_bundle(path: Path) -> bool:
@@ -125,21 +165,46 @@ def bundle_origin(source: str) -> tuple[Path, str, dict[str, Any]] | None:
 
 
 def unpack(path: Path) -> Path:
-    """Unpack a bundle into a folder kept until the process ends; refuses unsafe member names."""
+    """Unpack a bundle into a folder kept until the process ends; refuses unsafe member names.
+
+    An ``istioctl bug-report`` archive (`envoyscope.sources.bugreport`) is recognised by its layout: only its
+    proxies' config dumps and ``/clusters`` answers are extracted, under ``bug-report/proxies/<ns>/<pod>/``."""
+    from envoyscope.sources.bugreport import PROXIES, admin_file_kind, pod_folder, proxy_member
+
     folder = Path(tempfile.mkdtemp(prefix="envoyscope-bundle-"))
     UNPACKED[folder] = path
     atexit.register(shutil.rmtree, folder, True)
+    unexpected: str | None = None
+    pods = 0
     try:
         with tarfile.open(path, "r:*") as tar:
-            for member in tar.getmembers():
-                if not member.isfile() or "/" in member.name or member.name.startswith("."):
-                    raise InputError(f"unexpected member `{member.name}` (not an envoyscope bundle)",
-                                     source=str(path))
+            for member in tar:
+                parts = member.name.removeprefix("./").split("/")
+                found = proxy_member(parts) if member.isfile() else None
+                pod = pod_folder(parts)
+                if pod is not None:  # a bug-report pod folder: its config dump and /clusters, or just its place
+                    where = folder / "bug-report" / PROXIES / pod[0] / pod[1]
+                    where.mkdir(parents=True, exist_ok=True)
+                    pods += 1
+                    kind = admin_file_kind(found[2]) if found else None
+                    data = tar.extractfile(member) if kind else None
+                    if kind and data is not None:
+                        (where / kind).write_bytes(data.read())
+                    continue
+                if not member.isfile() or len(parts) != 1 or parts[0].startswith("."):
+                    unexpected = unexpected or member.name
+                    continue
                 data = tar.extractfile(member)
                 if data is not None:
-                    (folder / member.name).write_bytes(data.read())
-    except (tarfile.TarError, EOFError, OSError) as exc:
+                    (folder / parts[0]).write_bytes(data.read())
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
         raise InputError(f"not a readable .tar.gz bundle ({exc})", source=str(path)) from exc
+    if pods:
+        return folder
+    if unexpected is not None:
+        raise InputError(f"unexpected member `{unexpected}` (not an envoyscope bundle, nor an istioctl bug-report "
+                         "archive)", source=str(path))
     if not (folder / "manifest.json").exists():
-        raise InputError("no manifest.json: not an envoyscope capture bundle", source=str(path))
+        raise InputError("no manifest.json: not an envoyscope capture bundle (nor an istioctl bug-report archive: "
+                         "no proxies/<namespace>/<pod>/)", source=str(path))
     return folder

@@ -9,19 +9,22 @@ from __future__ import annotations
 import dataclasses
 import gc
 import gzip
+import re
 import sys
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import orjson
 
-from envoyscope.errors import DumpFormatError, InputError
+from envoyscope.errors import DumpFormatError, EnvoyscopeError, InputError
 from envoyscope.model.clusters_status import clusters_status_from_text, looks_like_clusters_text
 from envoyscope.model.dump import ConfigDump
 from envoyscope.model.identity import Identity
 from envoyscope.model.parse import parse_document
+from envoyscope.sources.lazy import LazyDump, Proxies, identity_of_file
 
 _STATUS_SUFFIXES = (".clusters.json", ".clusters.txt", ".clusters", "_clusters.json", "-clusters.json")
 _DUMP_SUFFIXES = (".config_dump.json", "_config_dump.json", "-config-dump.json", ".json", ".json.gz", ".txt")
@@ -138,41 +141,172 @@ def merge_status(dump: ConfigDump, status_dump: ConfigDump) -> ConfigDump:
     )
 
 
-def load_sources(sources: list[str], progress: Callable[[int, int, str], None] | None = None) -> list[ConfigDump]:
+def load_sources(sources: list[str], progress: Callable[[int, int, str], None] | None = None) -> Proxies:
     """Every proxy in the given files and folders, status files attached to their dumps.
 
-    ``progress(done, total, name)`` is called before each file is read, and once at the end.
+    One dump is read at once, as before. Several (a folder, a bundle, many files) open as `LazyDump`s that know
+    their identity and decode when first used; one that cannot be read at all is left out with a line in
+    ``failures`` (all of them failing is an error). ``progress(done, total, name)`` is called before each file is
+    read (or scanned for its identity), and once at the end.
     """
-    from envoyscope.sources.bundle import is_bundle, unpack
+    from envoyscope.sources.bugreport import bug_report_inputs
+    from envoyscope.sources.bundle import is_bundle, manifest_identities, unpack
 
     inputs: list[tuple[str, str]] = []  # (proxy key, file to read)
+    notes: list[str] = []
+    known: dict[str, Identity] = {}  # file → identity a bundle's manifest records
     for source in sources:
         path = Path(source)
         if source != "-" and is_bundle(path):
             path = unpack(path)
-        if source != "-" and path.is_dir():
-            files = sorted(p for p in path.iterdir() if p.is_file() and _is_input(p))
+            known.update(manifest_identities(path))
+        report = bug_report_inputs(path) if source != "-" and path.is_dir() else None
+        if report is not None:  # an istioctl bug-report archive, or its unpacked folder
+            inputs.extend(report[0])
+            notes.extend(report[1])
+            if not report[0]:
+                raise InputError("an istioctl bug-report with no proxy config_dump in proxies/<namespace>/<pod>/ ("
+                                 + "; ".join(report[1][:3]) + ")", source=source)
+        elif source != "-" and path.is_dir():
+            files, skipped = folder_inputs(path)
+            notes.extend(skipped)
             if not files:
-                raise InputError("folder holds no dump files (*.json, *.json.gz, /clusters text)", source=source)
-            inputs.extend((proxy_key(p), str(p)) for p in files)
+                raise InputError("folder holds no dump files (JSON dumps, .json.gz, /clusters text)", source=source)
+            inputs.extend((str(p.parent / proxy_key(p)), str(p)) for p in files)  # a folder's pair up in it
         else:
-            inputs.append((proxy_key(path) if source != "-" else "-", source))
-    loaded: list[tuple[str, ConfigDump]] = []
-    for done, (key, name) in enumerate(inputs):
+            inputs.append((str(path.parent / proxy_key(path)) if source != "-" else "-", source))
+    statuses = [(key, name) for key, name in inputs if name != "-" and is_status_file(name)]
+    if "-" in sources or len(inputs) - len(statuses) <= 1:
+        loaded: list[tuple[str, ConfigDump]] = []
+        for done, (key, name) in enumerate(inputs):
+            if progress:
+                progress(done, len(inputs), name)
+            loaded.append((key, load_file(name)))
         if progress:
-            progress(done, len(inputs), name)
-        loaded.append((key, load_file(name)))
+            progress(len(inputs), len(inputs), "")
+        return Proxies(pair_status(loaded), notes)
+    return _lazy_proxies(inputs, statuses, known, notes, progress)
+
+
+def _lazy_proxies(inputs: list[tuple[str, str]], statuses: list[tuple[str, str]], known: dict[str, Identity],
+                  notes: list[str], progress: Callable[[int, int, str], None] | None) -> Proxies:
+    status_names = {name for _, name in statuses}
+    dumps = [(key, name) for key, name in inputs if name not in status_names]
+    keys = {key for key, _ in dumps}
+    attached: dict[str, list[str]] = {}
+    lone = []
+    for key, name in statuses:
+        if key in keys:
+            attached.setdefault(key, []).append(name)
+        else:
+            lone.append(name)
+    proxies = Proxies(notes=notes)
+    first_error: EnvoyscopeError | None = None
+    todo = [(name, attached.get(key, [])) for key, name in dumps] + [(name, []) for name in lone]
+    done = 0
+    for name, status_files in todo:
+        for file in (name, *status_files):  # a step per file, as when reading them at once
+            if progress:
+                progress(done, len(inputs), file)
+            done += 1
+        identity = known.get(name) or identity_of_file(name)
+        if identity is None:  # no bootstrap at the start (istioctl lists, /clusters alone): decode it to know
+            try:
+                identity = load_file(name).identity
+            except EnvoyscopeError as exc:
+                first_error = first_error or exc
+                proxies.failures.append(f"{exc} (left out)")
+                continue
+        files = (name, *status_files)
+        proxies.append(LazyDump(name, identity, partial(_read_proxy, name, tuple(status_files)),
+                                size=sum(_size(f) for f in files), files=files))
     if progress:
         progress(len(inputs), len(inputs), "")
-    return pair_status(loaded)
+    if not proxies and first_error is not None:
+        raise first_error
+    return proxies
 
 
-def _is_input(path: Path) -> bool:
-    name = path.name
+def _read_proxy(name: str, status_files: tuple[str, ...]) -> ConfigDump:
+    dump = load_file(name)
+    for status in status_files:
+        dump = merge_status(dump, load_file(status))
+    return dump
+
+
+def _size(name: str) -> int:
+    try:
+        return Path(name).stat().st_size
+    except OSError:
+        return 0
+
+
+# Files a folder holds beside dumps that are not dumps, left out without a note.
+_NOT_DUMPS = (".yaml", ".yml", ".md", ".pem", ".crt", ".key", ".tar.gz", ".tgz")
+
+
+def folder_inputs(folder: Path) -> tuple[list[Path], list[str]]:
+    """The files of a folder to read as inputs, and a note for each file left out as not a dump.
+
+    Names ending like dumps (.json, .json.gz, .clusters, .clusters.txt) are inputs; a file without such an ending
+    is looked at (several public dumps have no extension): JSON or /clusters text is an input, anything else is
+    left out with a note. Bundle manifests, capture side files and YAML/Markdown are left out silently.
+    """
     from envoyscope.sources.bundle import AUX_SUFFIXES
 
-    return name.endswith((".json", ".json.gz", ".clusters", ".clusters.txt")) and name not in (
-        "manifest.json", "scenario.json") and not name.endswith(AUX_SUFFIXES)
+    files, skipped = [], []
+    for path in sorted(p for p in folder.iterdir() if p.is_file()):
+        name = path.name
+        if name.startswith(".") or name in ("manifest.json", "scenario.json") or name.endswith(AUX_SUFFIXES):
+            continue
+        if name.endswith((".json", ".json.gz", ".clusters", ".clusters.txt")):
+            files.append(path)
+        elif name.endswith(_NOT_DUMPS):
+            continue
+        elif looks_like_input(str(path)):
+            files.append(path)
+        else:
+            skipped.append(f"{path}: skipped: not a dump (neither JSON nor /clusters text)")
+    return files, skipped
+
+
+def _head_text(name: str) -> str | None:
+    from envoyscope.sources.lazy import head_bytes
+
+    try:
+        head = head_bytes(name, 8192)
+    except (OSError, zlib.error):
+        return None
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return head.decode("utf-16", errors="ignore")
+    if b"\x00" in head:
+        return None
+    return head.removeprefix(b"\xef\xbb\xbf").decode("utf-8", errors="ignore")
+
+
+def looks_like_input(name: str) -> bool:
+    """Whether a file's first bytes look like a dump: JSON (an object or a list) or ``/clusters`` text."""
+    text = _head_text(name)
+    if text is None:
+        return False
+    stripped = text.lstrip()
+    return stripped.startswith(("{", "[")) or looks_like_clusters_text(stripped)
+
+
+_STATUS_JSON = re.compile(r'\{\s*"(cluster_statuses|clusterStatuses)"')
+
+
+def is_status_file(name: str) -> bool:
+    """Whether a file holds ``/clusters`` output (JSON or text) rather than a config dump, by its name or start."""
+    if Path(name).name.removesuffix(".gz").endswith(_STATUS_SUFFIXES):
+        return True
+    text = _head_text(name)
+    if text is None:
+        return False
+    stripped = text.lstrip()
+    if stripped.startswith(("{", "[")):
+        return bool(_STATUS_JSON.match(stripped))
+    return looks_like_clusters_text(stripped)
 
 
 def pair_status(loaded: list[tuple[str, ConfigDump]]) -> list[ConfigDump]:

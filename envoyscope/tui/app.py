@@ -112,7 +112,14 @@ class EnvoyscopeApp(App[None]):
 
     # --- reading the sources (worker threads) ---
     def progress(self, done: int, total: int, what: str) -> None:
-        """Called from the worker: move the progress bar (each call replaces the previous text)."""
+        """Called from the worker: move the progress bar (each call replaces the previous text), at most every 50 ms
+        but always at the end: each call waits for the screen, and a folder of hundreds of proxies opens in less."""
+        import time
+
+        now = time.monotonic()
+        if done and done < total and now - getattr(self, "_progress_at", 0.0) < 0.05:
+            return
+        self._progress_at = now
         self.call_from_thread(self._progress, done, total, what)
 
     def _progress(self, done: int, total: int, what: str) -> None:
@@ -184,7 +191,10 @@ class EnvoyscopeApp(App[None]):
 
     @work(thread=True, exclusive=True, group="fetch")
     def fetch_entry(self, entry: ProxyEntry) -> None:
-        self.call_from_thread(self.notify, f"reading {entry.source}…", timeout=3)
+        size = getattr(entry.dump, "size", 0)  # a folder's proxy: said only when decoding it takes a moment
+        if entry.dump is None or size > 5_000_000:
+            self.call_from_thread(self.notify, f"reading {entry.source}" + (
+                f" ({size / 1e6:.0f} MB)" if size else "") + "…", timeout=3)
         try:
             load_entry(entry)
         except EnvoyscopeError as exc:
@@ -192,7 +202,16 @@ class EnvoyscopeApp(App[None]):
             return
         self.call_from_thread(self._fetched, entry)
 
+    KEEP_READ = 8  # folder proxies kept decoded after being shown; older ones are let go (read again if picked)
+
     def _fetched(self, entry: ProxyEntry) -> None:
+        read = getattr(self, "_read_lately", [])
+        self._read_lately = [e for e in read if e is not entry] + [entry]
+        while len(self._read_lately) > self.KEEP_READ:
+            old = self._read_lately.pop(0)
+            if old is not self.current and old.dump is not None and hasattr(old.dump, "unload"):
+                self.tables = {k: v for k, v in self.tables.items() if k[0] != id(old.dump)}
+                old.dump.unload()
         if self.current is entry:
             self.current = None  # show it again, now with its dump
             self.select(entry)
@@ -263,6 +282,8 @@ class EnvoyscopeApp(App[None]):
         self.current = entry
         label = self.main.query_one("#identity", Label)
         dump = entry.dump
+        if dump is not None and not dump.loaded:  # a folder's proxy: decoded now, in a worker, then shown
+            self.fetch_entry(entry)
         if dump is None:
             label.update(Text.assemble((entry.name, "bold"), f"  {entry.kind} · {entry.ready} · ",
                                        (entry.source, "dim"), "  — Enter reads its dump through a port-forward"
@@ -277,7 +298,9 @@ class EnvoyscopeApp(App[None]):
 
     @property
     def dump(self) -> ConfigDump | None:
-        return self.current.dump if self.current else None
+        """The current proxy's dump, once read (a folder's proxy is read when picked)."""
+        dump = self.current.dump if self.current else None
+        return dump if dump is not None and dump.loaded else None
 
     # --- the resource tabs ---
     def table_for(self, dump: ConfigDump, tab: str) -> Table:
@@ -419,7 +442,8 @@ class EnvoyscopeApp(App[None]):
             self.install_screen(TraceScreen(self.trace_form, []), "trace")
         screen = self.get_screen("trace")
         assert isinstance(screen, TraceScreen)
-        screen.set_sources(known_hosts(dumps), dumps, self.current.name)
+        # hosts from the proxies read so far: no decoding
+        screen.set_sources(known_hosts([d for d in dumps if d.loaded]), dumps, self.current.name)
         self.push_screen(screen)
 
     def action_egress(self) -> None:

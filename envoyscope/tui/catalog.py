@@ -1,8 +1,9 @@
 """Where the TUI's proxies come from: files and admin URLs (loaded at once), or a cluster's pods (loaded when picked).
 
-A `Catalog` lists `ProxyEntry`s; an entry holds its dump once loaded. Files, folders, bundles and ``--admin`` URLs
-are read in full when the app opens (a progress bar counts the inputs); a cluster lists its Envoy pods first and
-reads a pod's dump through the port-forward only when the user selects it, as k9s does.
+A `Catalog` lists `ProxyEntry`s; an entry holds its dump once loaded. A file and ``--admin`` URLs are read in full
+when the app opens (a progress bar counts the inputs); the proxies of a folder or bundle are known by their identity
+(`envoyscope.sources.lazy`) and decoded when picked; a cluster lists its Envoy pods first and reads a pod's dump
+through the port-forward only when the user selects it, as k9s does.
 """
 
 from __future__ import annotations
@@ -115,6 +116,8 @@ def load_entry(entry: ProxyEntry) -> ConfigDump:
         if entry.fetch is None:
             raise SourceError(f"{entry.source}: the pod is not Running: nothing to read")
         entry.dump = entry.fetch()
+    elif not entry.dump.loaded:  # a proxy of a folder or bundle, known by its identity until it is picked
+        entry.dump.load()
     return entry.dump
 
 

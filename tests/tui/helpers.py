@@ -33,6 +33,8 @@ async def until(pilot: Any, condition: Callable[[], Any], what: str, tries: int 
 
 async def loaded(pilot: Any) -> None:
     await until(pilot, lambda: not pilot.app.loading, "the sources to load")
+    current = pilot.app.current  # a folder's proxy is decoded when shown, in a worker
+    await until(pilot, lambda: current is None or current.dump is None or current.dump.loaded, "the proxy to load")
     await pilot.pause()
 
 

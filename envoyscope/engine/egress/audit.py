@@ -240,7 +240,12 @@ def audit(dumps: list[ConfigDump], proxies: list[ConfigDump] | None = None,
     """Every proxy's audit, then the findings that need all of them (``bypasses_egress_gateway``).
 
     ``today`` judges certificates of a dump that does not say when it was captured (default: the real today)."""
-    audits = [audit_proxy(dump, dumps, proxy_ips, today) for dump in (proxies or dumps)]
+    return with_cross_findings([audit_proxy(dump, dumps, proxy_ips, today) for dump in (proxies or dumps)])
+
+
+def with_cross_findings(audits: list[ProxyAudit]) -> list[ProxyAudit]:
+    """The audits with the findings that need all of them: ``bypasses_egress_gateway`` on a row that leaves
+    directly while other proxies reach the same host and port through the egress gateway."""
     through_gateway = {(r.destination.host.lower(), r.destination.port) for a in audits for r in a.destinations
                        if r.exit == "egress_gateway"}
     out = []
@@ -256,3 +261,11 @@ def audit(dumps: list[ConfigDump], proxies: list[ConfigDump] | None = None,
             rows.append(row)
         out.append(replace(one, destinations=tuple(rows)))
     return out
+
+
+def slim(one: ProxyAudit) -> ProxyAudit:
+    """The audit without each hop's steps (which hold the dump's resources): what every command prints and
+    `with_cross_findings` reads, small enough to keep for hundreds of proxies."""
+    return replace(one, destinations=tuple(
+        replace(row, trace=replace(row.trace, hops=tuple(replace(h, steps=()) for h in row.trace.hops)))
+        for row in one.destinations))
