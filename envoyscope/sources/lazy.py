@@ -13,6 +13,7 @@ a summary over many proxies leaves that one out with a note.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 import zlib
@@ -30,8 +31,8 @@ SCAN_LIMIT = 4 * 1024 * 1024
 _FIRST_READ = 256 * 1024
 _BOOTSTRAP_KEY = re.compile(rb'"bootstrap"\s*:\s*\{')
 _NEXT_SECTION = re.compile(rb'"@type"\s*:\s*"type\.googleapis\.com/envoy\.admin\.v[0-9a-z]+\.[A-Za-z]+ConfigDump"')
-_DELEGATED = ("bootstrap", "listeners", "clusters", "route_configs", "scoped_routes", "endpoints", "secrets", "ecds",
-              "clusters_status", "sections", "notes", "_index", "sha256", "captured_at")
+# every dataclass field of ConfigDump but the two a LazyDump knows up front: a field added there is delegated too
+_DELEGATED = tuple(f.name for f in dataclasses.fields(ConfigDump) if f.name not in ("source", "identity"))
 
 
 class LazyDump(ConfigDump):
