@@ -15,7 +15,7 @@ import datetime as dt
 import sys
 from typing import TYPE_CHECKING, Any
 
-from envoyscope.cli_common import add_source_arguments, dump_notes, load_dumps
+from envoyscope.cli_common import add_no_header_argument, add_source_arguments, dump_notes, load_dumps, write_data
 from envoyscope.errors import InputError
 
 if TYPE_CHECKING:
@@ -70,8 +70,8 @@ def register(subparsers: Any) -> None:
         if command in ("secrets", "all"):
             parser.add_argument("--today", type=_date, default=None, metavar="YYYY-MM-DD",
                                 help="judge certificate validity on this day instead of today")
-        parser.add_argument("--no-header", action="store_true",
-                            help="leave out the line saying which proxy a table is about (on stderr for one proxy)")
+        add_no_header_argument(parser, "leave out the line saying which proxy a table is about (on stderr for one "
+                                       "proxy)")
         if command == "all":
             parser.add_argument("--with-headers", action="store_true", help="head each summary with its kind")
         parser.set_defaults(func=run, summary_kind=command)
@@ -113,9 +113,11 @@ def run(args: argparse.Namespace) -> int:
         else:
             tables = (summarize(dump, kind, filters, wide=wide, today=today, istio_config=wide),)
             text = render_table(tables[0])
-        if len(dumps) > 1:
+        if getattr(args, "no_header", False):
+            pass  # several tables then follow each other, a blank line apart
+        elif len(dumps) > 1:
             text = f"{identity_header(dump)}\n{text}"
-        elif not getattr(args, "no_header", False):
+        else:
             print(identity_header(dump), file=sys.stderr, flush=True)
         sections.append(text)
         prefix = f"{dump.source}: " if len(dumps) > 1 else ""
@@ -140,14 +142,4 @@ def _write_data(dumps: list[ConfigDump], kind: str, filters: Filters, output: st
             key = dump.identity.name if dump.identity.name not in data and dump.identity.name != "envoy" \
                 else dump.source
             data[key] = selected_resources(dump, kind, filters)
-    if output == "json":
-        import orjson
-
-        sys.stdout.buffer.write(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
-    else:
-        import yaml
-
-        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-        sys.stdout.write(yaml.dump(data, Dumper=dumper, sort_keys=False, default_flow_style=False,
-                                   allow_unicode=True))
-    sys.stdout.flush()
+    write_data(data, output)
