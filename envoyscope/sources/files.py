@@ -164,7 +164,9 @@ def load_sources(sources: list[str], progress: Callable[[int, int, str], None] |
         loaded.append((key, load_file(name)))
     if progress:
         progress(len(inputs), len(inputs), "")
-    return pair_status(loaded)
+    from envoyscope.sources.bundle import with_capture_time
+
+    return [with_capture_time(dump) for dump in pair_status(loaded)]
 
 
 def _is_input(path: Path) -> bool:

@@ -4,8 +4,8 @@ Like ``istioctl proxy-config listeners`` (verbose, its default): dynamic active 
 sorted by port, address and type (HTTP, TCP, HTTP+TCP, UNKNOWN); within a listener the chains are ordered by
 destination, last first. MATCH renders the filter chain match (SNI, transport, ALPN, destination address and
 port), DESTINATION the network filter: ``Route: <rds name>``, ``Inline Route: ...``, ``Cluster: <name>``.
-``-o wide`` adds the filter chain's name (its index when it has none, as the trace says it) and, in MATCH, the cluster each Istio SNI names
-(``SNI: outbound_.443_.v1_.nginx.ns (outbound|443|v1|nginx.ns)``).
+``-o wide`` adds the filter chain's name (its index when it has none, as the trace says it) and, in MATCH, the
+cluster each Istio SNI names (``SNI: outbound_.443_.v1_.nginx.ns (outbound|443|v1|nginx.ns)``).
 """
 
 from __future__ import annotations
