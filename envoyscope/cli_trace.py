@@ -10,7 +10,8 @@ from envoyscope.cli_common import add_source_arguments, load_dumps, parse_proxy_
 
 EPILOG = """examples:
   envoyscope trace sample_dumps/egress-gateway-http --to httpbin.org:80 --path /headers
-  envoyscope trace sample_dumps/https-passthrough --to www.googleapis.com:443 --scheme https
+  envoyscope trace sample_dumps/https-passthrough --to https://www.googleapis.com
+  envoyscope trace sample_dumps/https-passthrough --to www.googleapis.com:443 --sni www.googleapis.com
   envoyscope trace sample_dumps/tcp-mysql --to mysql.example.com:3306 --scheme tcp -o json
   envoyscope trace sample_dumps/egress-mtls-subsets --to nginx.external.svc.cluster.local -H 'want: v2'
 """

@@ -140,3 +140,38 @@ def test_envoy_closes_the_connection_once(tmp_path: Path, argv: list[str], kind:
     _ok("trace", *argv, "--report", str(report))
     for line in report.read_text().splitlines():
         assert line.count("closes the connection") <= 1, line
+
+
+@pytest.mark.envoy
+@pytest.mark.xdist_group("cli-verify")
+def test_verify_takes_the_common_flags() -> None:
+    from tests.lab.envoy import require_envoy
+
+    require_envoy()
+    argv = ["verify", EGRESS, "--to", "httpbin.org:80", "--path", "/headers"]
+    full, bare = run_cli(REPO, *argv), run_cli(REPO, *argv, "--no-header")
+    assert full.returncode == bare.returncode == 0, full.stderr + bare.stderr
+    assert full.stdout.startswith("verify GET http://httpbin.org/headers\neach hop replayed on its own proxy")
+    assert bare.stdout.startswith("hop 1 ")
+    assert bare.stdout.splitlines()[-1] == full.stdout.splitlines()[-1] == "result: Envoy agrees on all 12 decisions"
+    as_yaml = yaml.safe_load(run_cli(REPO, *argv, "-o", "yaml").stdout)
+    as_json = json.loads(run_cli(REPO, *argv, "-o", "json").stdout)
+    assert as_yaml["agree"] is as_json["agree"] is True
+    assert [h["proxy"] for h in as_yaml["hops"]] == [h["proxy"] for h in as_json["hops"]]
+
+
+def test_the_readmes_trace_examples_run_and_show_the_url_form_and_the_sni_rule(tmp_path: Path) -> None:
+    import shlex
+
+    readme = (REPO / "README.md").read_text()
+    block = readme.split("### `envoyscope trace`", 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    examples = [shlex.split(line, comments=True) for line in block.splitlines() if line.startswith("envoyscope ")]
+    assert any(arg.startswith("https://") for argv in examples for arg in argv)  # a pasted URL
+    sni = [argv for argv in examples if "--sni" in argv]
+    assert sni and all("--scheme" not in argv for argv in sni)  # --sni alone means TLS
+    for argv in examples:
+        argv = [str(tmp_path / arg) if arg.endswith((".html", ".md")) else arg for arg in argv[1:]]
+        result = run_cli(REPO, *argv, "-o", "json") if "--report" not in argv else run_cli(REPO, *argv)
+        assert result.returncode == 0, (argv, result.stderr)
+        if "--sni" in argv:
+            assert json.loads(result.stdout)["request"]["scheme"] == "tls"
