@@ -44,13 +44,13 @@ def add_no_header_argument(parser: argparse.ArgumentParser, help_text: str) -> N
 
 
 def write_data(data: Any, output: str) -> None:
-    """``-o json`` or ``-o yaml``: the same data on stdout, JSON indented, YAML block style in the data's order."""
-    if output == "json":
-        import orjson
+    """``-o json`` or ``-o yaml``: the same data on stdout, JSON indented, YAML block style in the data's order.
+    Written as text: a program calling `envoyscope.cli.main` may have redirected stdout to a StringIO."""
+    import orjson
 
-        sys.stdout.buffer.write(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
+    if output == "json":
+        sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
-        import orjson
         import yaml
 
         data = orjson.loads(orjson.dumps(data))  # plain lists, dicts and scalars, as the JSON form has them
