@@ -58,7 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     if not argv and sys.stdin.isatty() and sys.stdout.isatty():
         argv = ["tui"]  # `envoyscope` alone, in a terminal, opens the interface
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # said with the command's name, whose --help lists what it takes
+        command = getattr(args, "command", None)
+        prog = f"envoyscope {command}" if command else "envoyscope"
+        parser.exit(2, f"envoyscope: error: {prog} does not take {' '.join(extra)} (see `{prog} --help`)\n")
     if not getattr(args, "func", None):
         parser.print_help()
         return 0

@@ -34,6 +34,32 @@ def add_source_arguments(parser: argparse.ArgumentParser, *, required: bool = Tr
     parser.set_defaults(_sources_required=required)
 
 
+# What every command that prints a result takes: -o with these data forms, and --no-header.
+DATA_OUTPUTS = ("json", "yaml")
+
+
+def add_no_header_argument(parser: argparse.ArgumentParser, help_text: str) -> None:
+    """``--no-header`` (kubectl's ``--no-headers`` too): leave out the line saying what the output is about."""
+    parser.add_argument("--no-header", "--no-headers", dest="no_header", action="store_true", help=help_text)
+
+
+def write_data(data: Any, output: str) -> None:
+    """``-o json`` or ``-o yaml``: the same data on stdout, JSON indented, YAML block style in the data's order.
+    Written as text: a program calling `envoyscope.cli.main` may have redirected stdout to a StringIO."""
+    import orjson
+
+    if output == "json":
+        sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+    else:
+        import yaml
+
+        data = orjson.loads(orjson.dumps(data))  # plain lists, dicts and scalars, as the JSON form has them
+        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+        sys.stdout.write(yaml.dump(data, Dumper=dumper, sort_keys=False, default_flow_style=False,
+                                   allow_unicode=True))
+    sys.stdout.flush()
+
+
 def add_kube_arguments(group: Any) -> None:
     group.add_argument("--kubeconfig", help="the kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
     group.add_argument("--context", help="the kubeconfig context to use")

@@ -1,4 +1,4 @@
-"""``envoyscope diff OLD NEW [-o text|json]``: what changed, as Envoy sees it, between two captures.
+"""``envoyscope diff OLD NEW [-o text|json|yaml]``: what changed, as Envoy sees it, between two captures.
 
 OLD and NEW are each a SOURCE: a dump file, a folder, a capture bundle, ``-`` (stdin, one side), an Envoy admin
 URL (``http://127.0.0.1:15000``) or ``pod:NS/NAME`` (through a port-forward). Proxies are paired by identity; one
@@ -11,7 +11,7 @@ import argparse
 import sys
 from typing import Any
 
-from envoyscope.cli_common import add_kube_arguments, load_dumps
+from envoyscope.cli_common import DATA_OUTPUTS, add_kube_arguments, add_no_header_argument, load_dumps, write_data
 from envoyscope.errors import InputError
 
 EPILOG = """examples:
@@ -36,7 +36,9 @@ def register(sub: Any) -> None:
     )
     parser.add_argument("old", metavar="OLD", help="file, folder, bundle, admin URL or pod:NS/NAME")
     parser.add_argument("new", metavar="NEW", help="file, folder, bundle, admin URL or pod:NS/NAME")
-    parser.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    parser.add_argument("-o", "--output", choices=("text", *DATA_OUTPUTS), default="text",
+                        help="text: a line per change (default); json, yaml: the same as data")
+    add_no_header_argument(parser, "leave out the line opening each proxy's changes (`proxy NAME: N changes …`)")
     live = parser.add_argument_group("live sources")
     live.add_argument("--admin-timeout", type=float, default=15.0, metavar="SECONDS",
                       help="how long to wait for each admin answer (default 15)")
@@ -93,12 +95,10 @@ def run(args: argparse.Namespace) -> int:
         changes, pair_notes = found[key] if key is not None else ((), [])
         said.extend(pair_notes)
         proxies.append(ProxyDiff(old, new, changes))
-    if args.output == "json":
-        import orjson
-
-        sys.stdout.buffer.write(orjson.dumps(diff_json(proxies), option=orjson.OPT_INDENT_2) + b"\n")
+    if args.output in DATA_OUTPUTS:
+        write_data(diff_json(proxies), args.output)
     else:
-        sys.stdout.write(render_text(proxies))
+        sys.stdout.write(render_text(proxies, header=not args.no_header))
     sys.stdout.flush()
     for note in dict.fromkeys(said):
         print(f"envoyscope: note: {note}", file=sys.stderr)
@@ -116,7 +116,8 @@ def _diff_pair(dumps: list[Any], item: tuple[int, int]) -> tuple[tuple[Any, ...]
     return changes, notes([ProxyDiff(old, new, changes)])
 
 
-def render_text(proxies: list[Any]) -> str:
+def render_text(proxies: list[Any], *, header: bool = True) -> str:
+    """A line per change, under a line per proxy (``header=False``: the changes alone, not indented)."""
     from envoyscope.engine.diff import proxy_name
     from envoyscope.engine.diff.words import sentences
 
@@ -129,10 +130,12 @@ def render_text(proxies: list[Any]) -> str:
         old_name, new_name = proxy_name(proxy.old), proxy_name(proxy.new)
         name = old_name if old_name == new_name else f"{old_name} → {new_name}"
         count = len(proxy.changes)
-        lines.append(f"proxy {name}: {count or 'no'} change{'' if count == 1 else 's'} "
-                     f"({proxy.old.source} → {proxy.new.source})")
-        lines.extend(f"  {line}" for change in proxy.changes for line in sentences(change))
-    return "\n".join(lines) + "\n"
+        if header:
+            lines.append(f"proxy {name}: {count or 'no'} change{'' if count == 1 else 's'} "
+                         f"({proxy.old.source} → {proxy.new.source})")
+        indent = "  " if header else ""
+        lines.extend(f"{indent}{line}" for change in proxy.changes for line in sentences(change))
+    return "\n".join(lines) + "\n" if lines else ""
 
 
 def notes(proxies: list[Any]) -> list[str]:

@@ -14,7 +14,14 @@ import sys
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from envoyscope.cli_common import add_source_arguments, load_dumps, parse_proxy_ips
+from envoyscope.cli_common import (
+    DATA_OUTPUTS,
+    add_no_header_argument,
+    add_source_arguments,
+    load_dumps,
+    parse_proxy_ips,
+    write_data,
+)
 
 if TYPE_CHECKING:
     from envoyscope.engine.egress.audit import EgressRow, ProxyAudit
@@ -27,12 +34,15 @@ def register(subparsers: Any) -> None:
     egress = subparsers.add_parser("egress", help="Every destination outside the mesh each proxy can reach, and how",
                                    description=__doc__.split("\n\n")[1] if __doc__ else None)
     _common(egress)
-    egress.add_argument("-o", "--output", choices=("short", "wide", "json"), default="short")
+    egress.add_argument("-o", "--output", choices=("short", "wide", *DATA_OUTPUTS), default="short",
+                        help="short: a row per destination (default); wide: with SNI, CA, Istio config; json, yaml: "
+                             "the same as data")
     egress.add_argument("--report", metavar="FILE", help="also write the audit as a report (.md, .html or .json)")
     egress.set_defaults(func=run_egress)
     check = subparsers.add_parser("check", help="Run every detector over every proxy; exit 1 on warnings or errors")
     _common(check)
-    check.add_argument("-o", "--output", choices=("short", "json"), default="short")
+    check.add_argument("-o", "--output", choices=("short", *DATA_OUTPUTS), default="short",
+                       help="short: a line per finding (default); json, yaml: the same as data")
     check.add_argument("--ignore", action="append", default=[], metavar="CODE",
                        help="leave out findings with this code (repeatable, or comma separated)")
     check.set_defaults(func=run_check)
@@ -46,7 +56,7 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help="the IP at which another proxy given as a source is reached (repeatable)")
     parser.add_argument("--today", type=dt.date.fromisoformat, default=None, metavar="YYYY-MM-DD",
                         help="judge certificates on this day when a dump does not say when it was captured")
-    parser.add_argument("--no-header", action="store_true", help="leave out the line naming each proxy")
+    add_no_header_argument(parser, "leave out the line naming each proxy")
 
 
 def _audits(args: argparse.Namespace) -> tuple[list[ProxyAudit], list[str]]:
@@ -117,11 +127,8 @@ def run_egress(args: argparse.Namespace) -> int:
     if args.report:
         report_format(args.report)  # a bad --report fails before any work
     audits, failures = _audits(args)
-    if args.output == "json":
-        import orjson
-
-        sys.stdout.buffer.write(orjson.dumps({"proxies": [a.to_json() for a in audits]},
-                                             option=orjson.OPT_INDENT_2) + b"\n")
+    if args.output in DATA_OUTPUTS:
+        write_data({"proxies": [a.to_json() for a in audits]}, args.output)
     else:
         wide = args.output == "wide"
         for one in audits:
@@ -158,13 +165,11 @@ def run_check(args: argparse.Namespace) -> int:
         found = [(w, f) for w, f in one.all_findings() if f.code not in ignored]
         failing += sum(1 for _, f in found if f.severity in ("warning", "error"))
         report.append((one, found))
-    if args.output == "json":
-        import orjson
-
+    if args.output in DATA_OUTPUTS:
         data = {"proxies": [{"proxy": one.proxy, "findings": [{**f.to_json(), "destination": w or None}
                                                              for w, f in found]} for one, found in report],
                 "failing": failing}
-        sys.stdout.buffer.write(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
+        write_data(data, args.output)
     else:
         for one, found in report:
             if not args.no_header:

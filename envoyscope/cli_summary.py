@@ -16,7 +16,7 @@ import sys
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from envoyscope.cli_common import add_source_arguments, load_dumps
+from envoyscope.cli_common import add_no_header_argument, add_source_arguments, load_dumps, write_data
 from envoyscope.errors import InputError
 
 if TYPE_CHECKING:
@@ -71,8 +71,8 @@ def register(subparsers: Any) -> None:
         if command in ("secrets", "all"):
             parser.add_argument("--today", type=_date, default=None, metavar="YYYY-MM-DD",
                                 help="judge certificate validity on this day instead of today")
-        parser.add_argument("--no-header", action="store_true",
-                            help="leave out the line saying which proxy a table is about (on stderr for one proxy)")
+        add_no_header_argument(parser, "leave out the line saying which proxy a table is about (on stderr for one "
+                                       "proxy)")
         if command == "all":
             parser.add_argument("--with-headers", action="store_true", help="head each summary with its kind")
         parser.set_defaults(func=run, summary_kind=command)
@@ -113,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
     failures: list[str] = list(getattr(dumps, "failures", ()))
     first = True
     work = partial(_summary_of, kind=kind, filters=filters, wide=wide, today=today,
-                   with_headers=getattr(args, "with_headers", False), several=several)
+                   with_headers=getattr(args, "with_headers", False), several=several,
+                   headers=several and not getattr(args, "no_header", False))
     for done in each_proxy(dumps, work, range(len(dumps)), terminal_progress(f"{kind}: reading proxies")):
         if done.error is not None:
             failures.append(f"{done.error} (left out)")
@@ -135,8 +136,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _summary_of(dumps: list[ConfigDump], index: int, *, kind: str, filters: Filters, wide: bool, today: dt.date,
-                with_headers: bool, several: bool) -> tuple[str, list[str], list[str]]:
-    """One proxy's summary as printed, its tables' notes and (for a dump read at once) its own notes."""
+                with_headers: bool, several: bool, headers: bool) -> tuple[str, list[str], list[str]]:
+    """One proxy's summary as printed (under its identity line when ``headers``), its tables' notes and (for a
+    dump read at once) its own notes."""
     from envoyscope.engine.summary import summarize, summarize_all
     from envoyscope.report.table import identity_header, render_all, render_table
 
@@ -148,7 +150,7 @@ def _summary_of(dumps: list[ConfigDump], index: int, *, kind: str, filters: Filt
         tables = (summarize(dump, kind, filters, wide=wide, today=today, istio_config=wide),)
         text = render_table(tables[0])
     prefix = f"{dump.source}: " if several else ""
-    if several:
+    if headers:
         text = f"{identity_header(dump)}\n{text}"
     own = [f"{prefix}{n}" for n in dump.notes] if dump is dumps[index] else []  # a folder's travel with the result
     return text, [f"{prefix}{note}" for table in tables for note in table.notes], own
@@ -165,14 +167,4 @@ def _write_data(dumps: list[ConfigDump], kind: str, filters: Filters, output: st
             key = dump.identity.name if dump.identity.name not in data and dump.identity.name != "envoy" \
                 else dump.source
             data[key] = selected_resources(dump, kind, filters)
-    if output == "json":
-        import orjson
-
-        sys.stdout.buffer.write(orjson.dumps(data, option=orjson.OPT_INDENT_2) + b"\n")
-    else:
-        import yaml
-
-        dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
-        sys.stdout.write(yaml.dump(data, Dumper=dumper, sort_keys=False, default_flow_style=False,
-                                   allow_unicode=True))
-    sys.stdout.flush()
+    write_data(data, output)

@@ -10,13 +10,16 @@ from envoyscope.cli_common import add_source_arguments, load_dumps, parse_proxy_
 
 EPILOG = """examples:
   envoyscope trace sample_dumps/egress-gateway-http --to httpbin.org:80 --path /headers
-  envoyscope trace sample_dumps/https-passthrough --to www.googleapis.com:443 --scheme https
+  envoyscope trace sample_dumps/https-passthrough --to https://www.googleapis.com
+  envoyscope trace sample_dumps/https-passthrough --to www.googleapis.com:443 --sni www.googleapis.com
   envoyscope trace sample_dumps/tcp-mysql --to mysql.example.com:3306 --scheme tcp -o json
   envoyscope trace sample_dumps/egress-mtls-subsets --to nginx.external.svc.cluster.local -H 'want: v2'
 """
 
 
 def register(sub: Any) -> None:
+    from envoyscope.cli_common import DATA_OUTPUTS, add_no_header_argument
+
     parser = sub.add_parser(
         "trace",
         help="follow a request hop by hop as Envoy would",
@@ -60,7 +63,10 @@ def register(sub: Any) -> None:
     parser.add_argument("--compare", metavar="NEW",
                         help="trace the same request on NEW (a dump, folder or bundle) and show where the two traces "
                              "part and which change explains it")
-    parser.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    parser.add_argument("-o", "--output", choices=("text", *DATA_OUTPUTS), default="text",
+                        help="text: the trace as a tree (default); json, yaml: the same as data")
+    add_no_header_argument(parser, "leave out the tree's first line (`trace GET http://…`): the hops and the outcome "
+                                   "stay")
     parser.add_argument("--report", metavar="FILE", help="also write a report (.md, .html or .json)")
     parser.add_argument("--redact", action="store_true",
                         help="in the report, replace IP addresses and pod names by placeholders")
@@ -135,15 +141,15 @@ def run(args: argparse.Namespace) -> int:
 
     findings = trace_findings(result, dumps, proxy_ips)
     broken = broken_expectations(result, expectations)
-    if args.output == "json":
-        import orjson
+    if args.output in ("json", "yaml"):
+        from envoyscope.cli_common import write_data
 
         data = {**result.to_json(), "findings": [f.to_json() for f in findings]}
         if comparison is not None:
             data["compare"] = comparison.to_json()
         if expectations:
             data["expectations"] = [{"expect": e, "met": why is None, "detail": why} for e, why in broken]
-        sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+        write_data(data, args.output)
     else:
         from envoyscope.report.trace_text import print_trace
 
@@ -151,7 +157,7 @@ def run(args: argparse.Namespace) -> int:
             from envoyscope.report.compare_text import print_comparison
 
             print_comparison(comparison, args.sources, args.compare)
-        print_trace(result)
+        print_trace(result, header=not args.no_header)
         for finding in findings:
             print(f"finding {finding.severity}: {finding.code}: {finding.detail}")
     if args.report:

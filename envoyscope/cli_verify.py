@@ -9,16 +9,22 @@ when no hop could be replayed).
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
-from envoyscope.cli_common import add_source_arguments, load_dumps, parse_proxy_ips
+from envoyscope.cli_common import (
+    DATA_OUTPUTS,
+    add_no_header_argument,
+    add_source_arguments,
+    load_dumps,
+    parse_proxy_ips,
+    write_data,
+)
 
 EPILOG = """examples:
   envoyscope verify sample_dumps/egress-gateway-http --to httpbin.org:80 --path /headers
   envoyscope verify dump.json --to reviews.default.svc.cluster.local:9080 --ip 10.96.1.20 -o json
 """
-NOT_FOR_VERIFY = {"help", "output", "report", "redact"}
+NOT_FOR_VERIFY = {"help", "output", "no_header", "report", "redact"}
 LABELS = {"listener": "listener", "filter_chain": "filter chain", "virtual_host": "virtual host", "route": "route",
           "cluster": "cluster", "outcome": "outcome"}
 
@@ -49,7 +55,10 @@ def register(sub: Any) -> None:
     add_source_arguments(parser)
     for action in _trace_actions():
         parser._add_action(action)
-    parser.add_argument("-o", "--output", choices=("text", "json"), default="text")
+    parser.add_argument("-o", "--output", choices=("text", *DATA_OUTPUTS), default="text",
+                        help="text: hop by hop, agree or DISAGREE (default); json, yaml: the same as data")
+    add_no_header_argument(parser, "leave out the two lines naming the request and the Envoy: the hops and the "
+                                   "result stay")
     parser.set_defaults(func=run)
 
 
@@ -67,26 +76,27 @@ def run(args: argparse.Namespace) -> int:
     with ReplayPool() as pool:
         verification = verify(result, dumps, pool)
     verification.envoy_version = envoy_version(binary)
-    if args.output == "json":
-        import orjson
-
-        sys.stdout.write(orjson.dumps(verification.to_json(), option=orjson.OPT_INDENT_2).decode() + "\n")
+    if args.output in DATA_OUTPUTS:
+        write_data(verification.to_json(), args.output)
     else:
-        print_verification(verification)
+        print_verification(verification, header=not args.no_header)
     if any(c for h in verification.hops for c in h.checks if not c.agree):
         return 1
     return 0 if verification.replayed and all(h.cannot is None for h in verification.hops) else 2
 
 
-def print_verification(verification: Any) -> None:
+def print_verification(verification: Any, *, header: bool = True) -> None:
+    """Hop by hop, each decision agreed or not; ``header=False`` leaves out the two lines naming the request and
+    the Envoy."""
     from envoyscope.report.trace_text import received
 
     request = verification.trace.request
-    print(f"verify {request.method} {request.scheme}://{request.authority}{request.path}"
-          + (f" (to {request.ip})" if request.ip else ""))
-    version = f" {verification.envoy_version}" if verification.envoy_version else ""
-    print(f"each hop replayed on its own proxy, in a local Envoy{version}, with the connection envoyscope says it "
-          "receives")
+    if header:
+        print(f"verify {request.method} {request.scheme}://{request.authority}{request.path}"
+              + (f" (to {request.ip})" if request.ip else ""))
+        version = f" {verification.envoy_version}" if verification.envoy_version else ""
+        print(f"each hop replayed on its own proxy, in a local Envoy{version}, with the connection envoyscope says "
+              "it receives")
     for index, hop in enumerate(verification.hops, 1):
         print(f"hop {index} {hop.proxy} receives {received(hop.hop)}")
         if hop.cannot:

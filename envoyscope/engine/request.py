@@ -22,6 +22,8 @@ class TraceRequest:
     listener does not trust: a listener that verifies fails the handshake), ``offered`` (a proxy's own certificate
     to the next hop, trust not known: assumed trusted), or
     ``validated`` (one the receiving listener trusts, as between Istio sidecars with mutual TLS).
+    assumed: what the description of the request left unsaid and was assumed (a sentence each, shown with the
+    trace's assumptions), e.g. plain HTTP to port 443 when no scheme was given.
     """
 
     host: str
@@ -38,6 +40,7 @@ class TraceRequest:
     random_value: int = 0
     runtime: tuple[tuple[str, float], ...] = field(default=())
     client_cert: str = ""
+    assumed: tuple[str, ...] = ()
 
     @property
     def is_tls(self) -> bool:

@@ -266,7 +266,7 @@ def trace(request: TraceRequest, dumps: list[ConfigDump], *, proxy_ips: dict[str
     from envoyscope.engine import hop as hop_engine  # hop builds Hop and Outcome objects of this module
 
     start = pick_start(dumps, request.from_proxy)
-    assumptions = []
+    assumptions = list(request.assumed)  # what the request's description left unsaid
     if request.ip:
         dst_ip = request.ip
     elif start.identity.proxy_type != "sidecar" and start.identity.instance_ips:

@@ -317,6 +317,22 @@ CLI_FLAGS = {name: name for name in ("--to", "--ip", "--source-ip", "--path", "-
                                      "--random-value")}
 
 
+# Ports whose clients conventionally speak TLS themselves, and the scheme that reading traces: HTTPS on 443 and on
+# the HTTPS ports of Kubernetes (6443: the API server; 8443: gateways' targetPort for 443; 9443: admission
+# webhooks), and the implicit-TLS ports IANA registers for SMTP, LDAP, IMAP and POP3.
+TLS_PORTS = {443: "https", 6443: "https", 8443: "https", 9443: "https", 465: "tls", 636: "tls", 993: "tls", 995: "tls"}
+
+
+def plaintext_assumption(port: int, scheme_flag: str = "--scheme") -> str | None:
+    """The sentence saying that a conventionally-TLS port, given no scheme, is traced as plain HTTP (what an app
+    whose sidecar originates TLS sends), and naming the other reading; None for any other port."""
+    other = TLS_PORTS.get(port)
+    if other is None:
+        return None
+    return (f"plain HTTP to port {port}: no scheme was given, and an app whose sidecar originates TLS sends exactly "
+            f"that; if the app speaks TLS itself, trace with `{scheme_flag} {other}`")
+
+
 def checked_request(*, to: str, scheme: str | None = "http", dst_ip: str | None = None, source_ip: str | None = None,
                     req_path: str = "/", req_method: str = "GET", headers: Iterable[str] = (),
                     server_name: str | None = None, alpn_list: str = "", random_value: int = 0,
@@ -328,6 +344,7 @@ def checked_request(*, to: str, scheme: str | None = "http", dst_ip: str | None 
 
     to, url_scheme, url_path = from_url(to, flags["--to"])
     headers = list(headers)
+    defaulted = url_scheme is None and scheme is None and not server_name
     if url_scheme is not None:  # a URL says its scheme exactly (it wins over a form's or a flag's)
         scheme = url_scheme
     elif scheme is None:  # not given: TLS when an SNI is given (HTTPS when HTTP parts are), else HTTP
@@ -336,6 +353,7 @@ def checked_request(*, to: str, scheme: str | None = "http", dst_ip: str | None 
     if url_path is not None and req_path == "/":
         req_path = url_path
     host_name, dst_port = destination(to, scheme, flags["--to"])
+    said = plaintext_assumption(dst_port, flags.get("--scheme", "--scheme")) if defaulted else None
     return TraceRequest(
         host=host_name,
         port=dst_port,
@@ -350,4 +368,5 @@ def checked_request(*, to: str, scheme: str | None = "http", dst_ip: str | None 
         from_proxy=from_proxy,
         random_value=non_negative(random_value, flags["--random-value"]),
         client_cert=client_cert,
+        assumed=(said,) if said else (),
     )

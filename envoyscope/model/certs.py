@@ -49,6 +49,71 @@ class CertInfo:
         day = when.date() if isinstance(when, dt.datetime) else when
         return (self.not_after.date() - day).days
 
+    @property
+    def spiffe_id(self) -> str:
+        """The first ``spiffe://`` URI SAN: the identity of an Istio or SPIRE workload certificate."""
+        return next((san for san in self.sans if san.lower().startswith("spiffe://")), "")
+
+    @property
+    def identity(self) -> str:
+        """Who the certificate names: its SPIFFE ID (Istio's workload certificates have an empty subject), else
+        its subject, else its first SAN."""
+        return self.spiffe_id or self.subject or (self.sans[0] if self.sans else "")
+
+    def validity(self, today: dt.date, captured: dt.datetime | None = None) -> Validity:
+        """Days left and validity today and, when the capture moment is known, at capture."""
+        return Validity(self.days_left(today), self.valid_on(today),
+                        self.days_left(captured) if captured else None,
+                        self.valid_on(captured) if captured else None,
+                        captured.date() if captured else None, today)
+
+
+def _days(left: int) -> str:
+    if left < 0:
+        return f"expired {-left} day{'s' if left != -1 else ''} ago"
+    return f"{left} day{'s' if left != 1 else ''} left"
+
+
+@dataclass(frozen=True, slots=True)
+class Validity:
+    """A certificate's validity today and at capture (``None`` there when the capture moment is not known)."""
+
+    days_left: int
+    valid: bool
+    days_left_at_capture: int | None
+    valid_at_capture: bool | None
+    captured_on: dt.date | None
+    today: dt.date
+
+    @property
+    def differs(self) -> bool:
+        """Whether capture and today are different days (then both are worth saying)."""
+        return self.captured_on is not None and self.captured_on != self.today
+
+    @property
+    def expired_at_capture(self) -> bool:
+        return self.valid_at_capture is False
+
+    @property
+    def bad(self) -> bool:
+        """Not valid today or not valid at capture: never to be shown as fine."""
+        return not self.valid or self.expired_at_capture
+
+    def cell(self) -> str:
+        """For a table: ``12``, or ``12 at capture, -880 today`` when the days differ."""
+        if not self.differs or self.days_left_at_capture is None:
+            return str(self.days_left)
+        return f"{self.days_left_at_capture} at capture, {self.days_left} today"
+
+    def words(self) -> str:
+        """``12 days left``, or ``at capture 2020-05-14: 1 day left; today: expired 880 days ago``."""
+        if not self.differs or self.days_left_at_capture is None:
+            return _days(self.days_left)
+        then = _days(self.days_left_at_capture)
+        if not self.valid_at_capture and self.days_left_at_capture >= 0:
+            then = "not yet valid"
+        return f"at capture {self.captured_on}: {then}; today: {_days(self.days_left)}"
+
 
 def rfc3339(moment: dt.datetime) -> str:
     """``2023-05-16T01:32:52Z``, as Go's time.RFC3339 prints a UTC time."""

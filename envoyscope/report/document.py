@@ -17,6 +17,7 @@ import yaml
 
 from envoyscope import __version__
 from envoyscope.engine.trace import OUTCOME_KINDS, Hop, Trace
+from envoyscope.model.captured import capture_moment
 from envoyscope.model.certs import data_source_bytes, decode_certificate, redact, rfc3339
 from envoyscope.model.dump import ConfigDump
 
@@ -54,9 +55,11 @@ def _yaml(value: Any) -> str:
 
 
 def _certificates(hop: Hop, dump: ConfigDump | None, today: dt.date) -> list[dict[str, Any]]:
-    """The certificates the hop's upstream TLS presents and trusts, decoded from the dump's secrets."""
+    """The certificates the hop's upstream TLS presents and trusts, decoded from the dump's secrets, each judged
+    today and at capture (`envoyscope.model.captured`): ``ok`` only when valid at both."""
     if hop.tls is None or dump is None:
         return []
+    captured = capture_moment(dump)
     out = []
     for role, ref in (("client certificate", hop.tls.client_cert), ("trusted CA", hop.tls.validation)):
         if not ref:
@@ -76,9 +79,14 @@ def _certificates(hop: Hop, dump: ConfigDump | None, today: dt.date) -> list[dic
         if cert is None:
             entry["note"] = "the secret holds no readable certificate"
         else:
-            entry.update(subject=cert.subject, issuer=cert.issuer, sans=list(cert.sans), serial=cert.serial,
-                         not_before=rfc3339(cert.not_before), not_after=rfc3339(cert.not_after),
-                         days_left=cert.days_left(today), valid=cert.valid_on(today))
+            validity = cert.validity(today, captured.at if captured else None)
+            entry.update(subject=cert.subject, identity=cert.identity, issuer=cert.issuer, sans=list(cert.sans),
+                         serial=cert.serial, not_before=rfc3339(cert.not_before), not_after=rfc3339(cert.not_after),
+                         days_left=validity.days_left, valid=validity.valid,
+                         captured_at=rfc3339(captured.at) if captured else None,
+                         captured_at_basis=captured.basis if captured else None,
+                         days_left_at_capture=validity.days_left_at_capture,
+                         valid_at_capture=validity.valid_at_capture, validity=validity.words(), ok=not validity.bad)
         out.append(entry)
     return out
 
@@ -156,6 +164,12 @@ def build_document(trace: Trace, dumps: list[ConfigDump], argv: list[str], now: 
     by_name = {d.identity.name: d for d in dumps}
     level, sentence = verdict(trace)
     outcome = trace.outcome
+    hops = [_hop(i, hop, by_name.get(hop.proxy), now.date()) for i, hop in enumerate(trace.hops, 1)]
+    expired = [f"the {c['role']} `{c['source']}` of {h['proxy']} ({c['validity']})" for h in hops
+               for c in h["certificates"] if c.get("valid_at_capture") is False]
+    if expired:  # the route was found, but a certificate on the way was not valid when the dump was taken
+        level = "notice" if level == "ok" else level
+        sentence += "; not valid at capture: " + ", ".join(expired)
     return {
         "title": f"envoyscope trace: {_request_line(trace)}",
         "verdict": {"level": level, "text": sentence},
@@ -163,7 +177,7 @@ def build_document(trace: Trace, dumps: list[ConfigDump], argv: list[str], now: 
         "request_line": _request_line(trace),
         "assumptions": list(trace.assumptions),
         "path": diagram_path(trace),
-        "hops": [_hop(i, hop, by_name.get(hop.proxy), now.date()) for i, hop in enumerate(trace.hops, 1)],
+        "hops": hops,
         "outcome": {**outcome.to_json(), "meaning": OUTCOME_KINDS.get(outcome.kind, "")},
         "provenance": _provenance(dumps, argv, now, mtime or _file_mtime),
     }

@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from envoyscope.report.markdown import captured, downstream_tls_line, source_name
+from envoyscope.report.markdown import captured, certificate_who, downstream_tls_line, source_name
 from envoyscope.report.svg import render_svg
 
 CSS = """
@@ -28,9 +28,11 @@ def _e(value: Any) -> str:
     return escape(str(value if value not in (None, "") else "—"))
 
 
-def _table(headers: list[str], rows: list[list[Any]]) -> str:
+def _table(headers: list[str], rows: list[list[Any]], classes: list[str | None] | None = None) -> str:
+    """A table; ``classes`` gives each row its class (``error``: shown as the red verdict is), or none."""
     head = "".join(f"<th>{_e(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in rows)
+    body = "".join((f'<tr class="{cls}">' if cls else "<tr>") + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>"
+                   for row, cls in zip(rows, classes or [None] * len(rows), strict=True))
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -71,9 +73,9 @@ def render_html(doc: dict[str, Any]) -> str:
                               [[t["mode"], t["sni"], ", ".join(t["alpn"]), t["client_cert"], t["validation"]]]))
         certs = [c for c in hop["certificates"] if "subject" in c]
         if certs:
-            out.append(_table(["certificate", "subject", "issuer", "serial", "not after", "days left"],
-                              [[c["role"], c["subject"], c["issuer"], c["serial"], c["not_after"], c["days_left"]]
-                               for c in certs]))
+            out.append(_table(["certificate", "identity", "issuer", "serial", "not after", "validity"],
+                              [[c["role"], certificate_who(c), c["issuer"], c["serial"], c["not_after"], c["validity"]]
+                               for c in certs], [None if c["ok"] else "error" for c in certs]))
         for ex in hop["excerpts"]:
             out.append(f"<details open><summary>{_e(ex['title'])} <code>{_e(ex['path'])}</code></summary>"
                        f"<pre>{escape(ex['yaml'])}</pre></details>")

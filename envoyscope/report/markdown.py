@@ -30,6 +30,14 @@ def source_name(src: dict[str, Any]) -> str:
     return f"{src['source']} › {src['member']}" if src.get("member") else str(src["source"])
 
 
+def certificate_who(cert: dict[str, Any]) -> str:
+    """Whom a certificate names: its subject, and its SPIFFE ID when that is its identity (Istio's workload
+    certificates have an empty subject)."""
+    if cert["identity"] == cert["subject"]:
+        return str(cert["subject"]) or "-"
+    return f"{cert['identity']} (" + (f"subject {cert['subject']})" if cert["subject"] else "empty subject)")
+
+
 def captured(src: dict[str, Any]) -> str:
     """The capture time and how it is known: ``2026-11-01T12:00:00Z (bundle manifest)``."""
     if not src["captured_at"]:
@@ -95,8 +103,9 @@ def render_markdown(doc: dict[str, Any]) -> str:
                     + (f", validation {tls['validation']}" if tls["validation"] else "")]
         for cert in hop["certificates"]:
             if "subject" in cert:
-                out.append(f"- {cert['role']}: {cert['subject']} (issuer {cert['issuer']}), serial {cert['serial']}, "
-                           f"valid {cert['not_before']} → {cert['not_after']} ({cert['days_left']} days left)")
+                mark = "" if cert["ok"] else "⚠️ "
+                out.append(f"- {mark}{cert['role']}: {certificate_who(cert)}, issuer {cert['issuer']}, serial "
+                           f"{cert['serial']}, valid {cert['not_before']} → {cert['not_after']} ({cert['validity']})")
             else:
                 out.append(f"- {cert['role']}: {cert['source']} — {cert['note']}")
         for excerpt in hop["excerpts"]:

@@ -39,13 +39,13 @@ def received(hop: Hop) -> str:
     return ", ".join(parts)
 
 
-def build_tree(trace: Trace, max_near_misses: int = 4) -> Tree:
+def build_tree(trace: Trace, max_near_misses: int = 4, *, header: bool = True) -> Tree:
     req = trace.request
     if req.is_http:
         title = f"{req.method} http://{req.authority}{req.path}"
     else:
         title = f"{req.scheme.upper()} {req.host}:{req.port}" + (f" (SNI {req.server_name})" if req.server_name else "")
-    root = Tree(f"[bold]trace[/] {escape(title)}")
+    root = Tree(f"[bold]trace[/] {escape(title)}", hide_root=not header)
     for assumption in trace.assumptions:
         root.add(f"[dim]assumed: {escape(assumption)}[/]")
     for index, hop in enumerate(trace.hops, 1):
@@ -64,5 +64,6 @@ def build_tree(trace: Trace, max_near_misses: int = 4) -> Tree:
     return root
 
 
-def print_trace(trace: Trace, console: Console | None = None) -> None:
-    (console or Console(soft_wrap=False)).print(build_tree(trace))
+def print_trace(trace: Trace, console: Console | None = None, *, header: bool = True) -> None:
+    """The tree on the terminal; ``header=False`` leaves out its first line (`trace GET http://…`)."""
+    (console or Console(soft_wrap=False)).print(build_tree(trace, header=header))

@@ -24,14 +24,17 @@ import shutil
 import tarfile
 import tempfile
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from envoyscope import __version__
 from envoyscope.errors import EnvoyscopeError, InputError, SourceError
 from envoyscope.model.identity import Identity
 from envoyscope.sources.lazy import identity_from_head, identity_from_json, identity_to_json
+
+if TYPE_CHECKING:
+    from envoyscope.model.dump import ConfigDump
 
 PRIVATE_KEY = re.compile(rb"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S)
 BASE64_PEM = re.compile(rb'"(LS0tLS1CRUdJTi[A-Za-z0-9+/]*={0,2})"')  # base64 of "-----BEGIN"
@@ -162,6 +165,16 @@ def bundle_origin(source: str) -> tuple[Path, str, dict[str, Any]] | None:
     except (OSError, ValueError):
         manifest = {}
     return bundle, path.name, manifest if isinstance(manifest, dict) else {}
+
+
+def with_capture_time(dump: ConfigDump) -> ConfigDump:
+    """A dump read from a bundle, with the capture time its manifest recorded (when the dump has none): the
+    moment its certificates are judged at, and its findings (`envoyscope.model.captured`)."""
+    origin = bundle_origin(dump.source)
+    stamp = origin[2].get("captured_at") if origin is not None else None
+    if dump.captured_at or not isinstance(stamp, str) or not stamp:
+        return dump
+    return replace(dump, captured_at=stamp, _index={})
 
 
 def unpack(path: Path) -> Path:

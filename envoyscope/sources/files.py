@@ -150,7 +150,7 @@ def load_sources(sources: list[str], progress: Callable[[int, int, str], None] |
     read (or scanned for its identity), and once at the end.
     """
     from envoyscope.sources.bugreport import bug_report_inputs
-    from envoyscope.sources.bundle import is_bundle, manifest_identities, unpack
+    from envoyscope.sources.bundle import is_bundle, manifest_identities, unpack, with_capture_time
 
     inputs: list[tuple[str, str]] = []  # (proxy key, file to read)
     notes: list[str] = []
@@ -184,7 +184,7 @@ def load_sources(sources: list[str], progress: Callable[[int, int, str], None] |
             loaded.append((key, load_file(name)))
         if progress:
             progress(len(inputs), len(inputs), "")
-        return Proxies(pair_status(loaded), notes)
+        return Proxies([with_capture_time(dump) for dump in pair_status(loaded)], notes)
     return _lazy_proxies(inputs, statuses, known, notes, progress)
 
 
@@ -228,10 +228,12 @@ def _lazy_proxies(inputs: list[tuple[str, str]], statuses: list[tuple[str, str]]
 
 
 def _read_proxy(name: str, status_files: tuple[str, ...]) -> ConfigDump:
+    from envoyscope.sources.bundle import with_capture_time
+
     dump = load_file(name)
     for status in status_files:
         dump = merge_status(dump, load_file(status))
-    return dump
+    return with_capture_time(dump)
 
 
 def _size(name: str) -> int:

@@ -65,8 +65,10 @@ def typed_note(node: Node) -> str:
     return f"{view.type_name}: {view.note}" if view.note else f"{view.type_name}: decodes"
 
 
-def certificate_lines(node: Node, today: dt.date) -> list[str]:
-    """Subject, SANs, serial and validity of the certificates a secret holds (never its private key)."""
+def certificate_lines(node: Node, today: dt.date, captured: dt.datetime | None = None) -> list[str]:
+    """Identity (the SPIFFE ID, as Istio's workload certificates have no subject), subject, SANs, serial and
+    validity of the certificates a secret holds — today, and at ``captured`` when that was another day; never
+    the private key."""
     from envoyscope.engine.summary.secrets import secret_items
     from envoyscope.model.dump import Resource
     from envoyscope.model.identity import Identity
@@ -78,19 +80,30 @@ def certificate_lines(node: Node, today: dt.date) -> list[str]:
         cert = item.cert
         if cert is None:
             continue
-        left = cert.days_left(today)
-        state = "expired" if left < 0 else f"{left} days left"
-        lines.append(f"{cert.kind}: {cert.subject or '-'} · issuer {cert.issuer or '-'} · serial {cert.serial}")
-        lines.append(f"  valid {cert.not_before:%Y-%m-%d} → {cert.not_after:%Y-%m-%d} ({state})"
+        who = cert.subject or "-"
+        if cert.spiffe_id:
+            who = cert.spiffe_id + (f" · subject {cert.subject}" if cert.subject else " (empty subject)")
+        lines.append(f"{cert.kind}: {who} · issuer {cert.issuer or '-'} · serial {cert.serial}")
+        lines.append(f"  valid {cert.not_before:%Y-%m-%d} → {cert.not_after:%Y-%m-%d} "
+                     f"({cert.validity(today, captured).words()})"
                      + (f" · SANs {', '.join(cert.sans)}" if cert.sans else ""))
     return lines
 
 
-def _expires_soon(line: str) -> bool:
+def _captured(dump: ConfigDump) -> dt.datetime | None:
+    from envoyscope.model.captured import capture_moment
+
+    captured = capture_moment(dump)
+    return captured.at if captured else None
+
+
+def _cert_style(line: str) -> str:
+    """Red when expired or not yet valid (at capture or today), yellow with less than 30 days left."""
     import re
 
-    found = re.search(r"\((\d+) days left\)", line)
-    return found is not None and int(found.group(1)) < 30
+    if "expired" in line or "not yet valid" in line:
+        return "red"
+    return "yellow" if any(int(days) < 30 for days in re.findall(r"(\d+) days? left", line)) else ""
 
 
 class DetailScreen(Screen[None]):
@@ -104,7 +117,7 @@ class DetailScreen(Screen[None]):
         self.links: list[Link] = links(dump, node)
         self.today = today or dt.date.today()
         self.yaml_text = to_yaml(node)
-        self.cert_lines = certificate_lines(node, self.today) if node.kind == "secret" else []
+        self.cert_lines = certificate_lines(node, self.today, _captured(dump)) if node.kind == "secret" else []
         self.typed = ""
         self.unknown: list[tuple[str, str, str]] = []
 
@@ -122,8 +135,7 @@ class DetailScreen(Screen[None]):
                 yield Label(Text("decoding…", "dim"), id="detail-typed")
                 if node.kind == "secret":
                     for line in self.cert_lines or ["no certificate in this secret"]:
-                        style = "red" if "(expired" in line else "yellow" if _expires_soon(line) else ""
-                        yield Label(Text(line, style), classes="cert")
+                        yield Label(Text(line, _cert_style(line)), classes="cert")
                 yield Static(Syntax(self.yaml_text, "yaml", theme="ansi_dark", word_wrap=True), id="detail-body")
                 yield Vertical(id="detail-unknown")
             with Vertical(id="detail-links"):

@@ -99,3 +99,18 @@ def test_kubeconfig_problems(tmp_path: Path, cluster: dict[str, Any]) -> None:
         Kube(str(tmp_path / "missing.yaml"))
     with pytest.raises(KubeError, match="context `prod` not found"):
         Kube(str(cluster["kubeconfig"]), context="prod")
+
+
+def test_pods_takes_the_common_output_flags(cluster: dict[str, Any]) -> None:
+    table = cli("pods", "-A", "--kubeconfig", str(cluster["kubeconfig"])).stdout.splitlines()
+    bare = cli("pods", "-A", "--kubeconfig", str(cluster["kubeconfig"]), "--no-headers").stdout.splitlines()
+    assert table[0].split()[:2] == ["NAMESPACE", "NAME"]
+    assert [r.split() for r in bare] == [r.split() for r in table[1:]]  # as kubectl's --no-headers: the rows alone
+    as_json = json.loads(cli("pods", "-A", "--kubeconfig", str(cluster["kubeconfig"]), "-o", "json").stdout)
+    as_yaml = cli("pods", "-A", "--kubeconfig", str(cluster["kubeconfig"]), "-o", "yaml").stdout
+    import yaml
+
+    assert yaml.safe_load(as_yaml) == as_json
+    rows = {p["name"]: p for p in as_json}
+    assert [rows[line.split()[1]]["type"] for line in bare] == [line.split()[2] for line in bare]
+    assert rows["sleep-7f8d9c6b5d-x2x7k"]["ip"] == "10.244.0.12" and rows["sleep-7f8d9c6b5d-x2x7k"]["admin_port"]

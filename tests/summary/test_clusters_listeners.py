@@ -180,8 +180,8 @@ def test_listeners_rows_order_and_wide_chain_names() -> None:
     table = summarize(_listeners_dump(), "listeners", wide=True)
     assert table.columns == ("ADDRESSES", "PORT", "MATCH", "DESTINATION", "CHAIN")
     assert [row.cells for row in table.rows] == [
-        ("10.0.0.1,fd00::1", "9080", "ALL", "Cluster: outbound|9080||a", ""),
-        ("10.0.0.2", "9080", "ALL", "Route: reviews.shop.svc.cluster.local:9080", ""),
+        ("10.0.0.1,fd00::1", "9080", "ALL", "Cluster: outbound|9080||a", "0"),  # unnamed: its index, as traced
+        ("10.0.0.2", "9080", "ALL", "Route: reviews.shop.svc.cluster.local:9080", "0"),
         ("0.0.0.0", "15006", "Addr: *:15006", "Non-HTTP/Non-TCP", "virtualInbound-blackhole"),
         ("0.0.0.0", "15006", "Trans: tls", "Cluster: inbound|9080||", "inbound-tls"),
     ]

@@ -79,11 +79,18 @@ def test_secrets_summary_rows() -> None:
 
 def test_secrets_wide_days_left_subject_sans() -> None:
     table = summarize(_dump(), "secrets", wide=True, today=dt.date(2024, 2, 10))
-    assert table.columns[-3:] == ("DAYS LEFT", "SUBJECT", "SANS")
+    assert table.columns[-4:] == ("DAYS LEFT", "IDENTITY", "SUBJECT", "SANS")
     first, root = table.rows[0].cells, table.rows[1].cells
-    assert first[3] == "false" and first[-3] == "-10"
+    # captured 2024-01-01 (the secrets' last_updated): 30 days left then, expired 10 days before today
+    assert first[3] == "false" and first[-4] == "30 at capture, -10 today"
     assert first[-1] == "spiffe://corp.example/ns/shop/sa/reviews,reviews.shop"
-    assert root[-2] == "CN=root-ca"
+    assert first[-3] == "spiffe://corp.example/ns/shop/sa/reviews"  # the workload's identity, its SPIFFE ID
+    assert root[-3] == root[-2] == "CN=root-ca"  # a CA without a SPIFFE ID: its subject
+    assert [n for n in table.notes if n.startswith("VALID CERT is for 2024-02-10")] == [
+        "VALID CERT is for 2024-02-10, as istioctl judges it; at capture, 2024-01-01 (the dump's newest update or "
+        "certificate; no earlier), default, cluster/to-db were valid"]
+    same_day = summarize(_dump(), "secrets", wide=True, today=dt.date(2024, 1, 1)).rows[0].cells
+    assert same_day[-4] == "30"  # captured today: one number
 
 
 def test_trust_domain_column_only_when_every_row_has_one() -> None:

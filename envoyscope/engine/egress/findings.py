@@ -132,16 +132,12 @@ def sidecar_first(result: Trace, dumps: list[ConfigDump]) -> bool:
 
 
 def capture_date(dump: ConfigDump, today: dt.date) -> dt.date:
-    """When the dump was taken: the source's record, else its newest resource update, else ``today``."""
-    stamps = [dump.captured_at] if dump.captured_at else [
-        r.last_updated for kind in ("listener", "cluster", "route_config", "secret")
-        for r in dump.of_kind(kind) if r.last_updated]
-    for stamp in sorted(stamps, reverse=True):
-        try:
-            return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).date()
-        except ValueError:
-            continue
-    return today
+    """When the dump was taken (`envoyscope.model.captured`: the source's record, else the newest update or
+    certificate it holds), else ``today``."""
+    from envoyscope.model.captured import capture_moment
+
+    captured = capture_moment(dump)
+    return captured.at.date() if captured else today
 
 
 def proxy_findings(dump: ConfigDump, today: dt.date | None = None) -> Iterator[Finding]:

@@ -7,8 +7,8 @@ shown whole with ``-`` in the Istio columns. ``-o wide`` adds the TLS the cluste
 SIMPLE, MUTUAL, ISTIO_MUTUAL, or auto-mTLS when Istio's
 ``transport_socket_matches`` choose by the endpoint's ``tlsMode`` label. ``istio_config=True`` (``-o wide`` on the
 command line) adds ISTIO CONFIG before TLS: every Istio object the cluster's ``istio`` metadata names, by kind
-(``ServiceEntry/httpbin.org.default``, ``DestinationRule/…``), or what an Istio special cluster is
-(``passthrough``, ``blackhole``, ``inbound-passthrough``).
+(``ServiceEntry/httpbin.org.default``, ``DestinationRule/…``) but the DestinationRule the DESTINATION RULE column
+already names, or what an Istio special cluster is (``passthrough``, ``blackhole``, ``inbound-passthrough``).
 """
 
 from __future__ import annotations
@@ -79,11 +79,18 @@ def _socket_mode(socket: Any) -> str:
     return describe_socket(socket or None).mode.removeprefix("envoy.transport_sockets.")
 
 
-def describe_istio_config(raw: dict[str, Any], name: str) -> str:
-    """The Istio objects behind a cluster (``Kind/name.namespace``, comma separated), or its special role."""
+def describe_istio_config(raw: dict[str, Any], name: str, destination_rule: str = "") -> str:
+    """The Istio objects behind a cluster (``Kind/name.namespace``, comma separated), or its special role.
+
+    ``destination_rule``: what istioctl's DESTINATION RULE column already shows for the cluster; a DestinationRule
+    of that name is not said twice. istioctl shows there whatever object the metadata names first, so a
+    ServiceEntry of that name stays: its kind is what that column does not say.
+    """
     configs = istio_configs(raw)
     if configs:
-        return ",".join(dict.fromkeys(f"{config.kind}/{config}" for config in configs))
+        others = [config for config in configs
+                  if not (config.kind == "DestinationRule" and str(config) == destination_rule)]
+        return ",".join(dict.fromkeys(f"{config.kind}/{config}" for config in others)) or "-"
     return special_kind(name) or "-"
 
 
@@ -103,11 +110,12 @@ def summarize_clusters(dump: ConfigDump, filters: Filters, *, wide: bool = False
                 cells: tuple[str, ...] = (key.host, str(key.port), key.subset or "-", key.direction)
             else:
                 cells = (f"cluster/{name}" if named and name else name, "-", "-", "-")
-            cells += (cluster_type(raw), describe_management(raw))
+            destination_rule = describe_management(raw)
+            cells += (cluster_type(raw), destination_rule)
             if named:
                 cells = (f"cluster/{name}",) + cells
             if istio_config:
-                cells += (describe_istio_config(raw, name),)
+                cells += (describe_istio_config(raw, name, destination_rule),)
             if wide:
                 cells += (describe_tls(raw),)
             if state:

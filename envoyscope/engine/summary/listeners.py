@@ -4,8 +4,8 @@ Like ``istioctl proxy-config listeners`` (verbose, its default): dynamic active 
 sorted by port, address and type (HTTP, TCP, HTTP+TCP, UNKNOWN); within a listener the chains are ordered by
 destination, last first. MATCH renders the filter chain match (SNI, transport, ALPN, destination address and
 port), DESTINATION the network filter: ``Route: <rds name>``, ``Inline Route: ...``, ``Cluster: <name>``.
-``-o wide`` adds the filter chain's name and, in MATCH, the cluster each Istio SNI names
-(``SNI: outbound_.443_.v1_.nginx.ns (outbound|443|v1|nginx.ns)``).
+``-o wide`` adds the filter chain's name (its index when it has none, as the trace says it) and, in MATCH, the
+cluster each Istio SNI names (``SNI: outbound_.443_.v1_.nginx.ns (outbound|443|v1|nginx.ns)``).
 """
 
 from __future__ import annotations
@@ -38,6 +38,15 @@ def filter_chains(raw: dict[str, Any]) -> list[dict[str, Any]]:
     if isinstance(raw.get("default_filter_chain"), dict):
         chains.append(raw["default_filter_chain"])
     return chains
+
+
+def chain_labels(raw: dict[str, Any]) -> list[str]:
+    """Each chain of `filter_chains` as the trace labels it: its name, else its index in ``filter_chains`` (Istio
+    ≤ 1.12 names none), and ``default`` for an unnamed default_filter_chain."""
+    labels = [text(obj(chain).get("name")) or str(index) for index, chain in enumerate(seq(raw.get("filter_chains")))]
+    if isinstance(raw.get("default_filter_chain"), dict):
+        labels.append(text(raw["default_filter_chain"].get("name")) or "default")
+    return labels
 
 
 def _is(filt: dict[str, Any], name: str, message: str) -> bool:
@@ -207,7 +216,7 @@ def summarize_listeners(dump: ConfigDump, filters: Filters, *, wide: bool = Fals
             port = str(listener_port(raw))
             chains = [(describe_chain_match(c.get("filter_chain_match"), decode_sni=wide),
                        describe_destination(seq(c.get("filters"))),
-                       text(c.get("name"))) for c in filter_chains(raw)]
+                       label) for c, label in zip(filter_chains(raw), chain_labels(raw), strict=True)]
             chains.sort(key=lambda chain: chain[1], reverse=True)
             if not chains and not listener.serving:  # a rejected listener may hold only its name: one row
                 chains = [("-", "-", "")]

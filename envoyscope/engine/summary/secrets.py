@@ -4,7 +4,9 @@ Like ``istioctl proxy-config secret``: warming SDS secrets, then active ones, on
 domain for a SPIFFE validator), the certificate decoded from its ``inline_bytes``; TRUST DOMAIN is added when
 every row has one. VALID CERT is computed for the ``today`` given (a date, or a datetime for an exact instant).
 Beyond istioctl: static secrets (status STATIC), certificates written inline in a cluster's or a listener's TLS
-context (status INLINE), and with ``-o wide`` DAYS LEFT, SUBJECT and SANS. Private keys are never read.
+context (status INLINE), and with ``-o wide`` DAYS LEFT (at capture and today, when they are different days: see
+`envoyscope.model.captured`), IDENTITY (the SPIFFE ID, else the subject: Istio's workload certificates have an
+empty subject), SUBJECT and SANS. Private keys are never read.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 from envoyscope.engine.summary._common import obj, reading, seq, text
 from envoyscope.engine.summary.types import Row, Table
+from envoyscope.model.captured import capture_moment
 from envoyscope.model.certs import CertInfo, data_source_bytes, decode_certificate, rfc3339
 from envoyscope.model.dump import ConfigDump, Resource
 
@@ -107,11 +110,13 @@ def secret_items(dump: ConfigDump) -> list[SecretItem]:
 def summarize_secrets(dump: ConfigDump, *, wide: bool = False, named: bool = False,
                       today: dt.date | None = None) -> Table:
     when = today or dt.date.today()
+    captured = capture_moment(dump)
     items = secret_items(dump)
     with_domains = bool(items) and all(item.trust_domain for item in items)
     columns = COLUMNS + (("TRUST DOMAIN",) if with_domains else ()) + (
-        ("DAYS LEFT", "SUBJECT", "SANS") if wide else ())
+        ("DAYS LEFT", "IDENTITY", "SUBJECT", "SANS") if wide else ())
     rows = []
+    then: dict[bool, list[str]] = {True: [], False: []}  # judged otherwise at capture than today: valid then, not
     for item in items:
         cert = item.cert
         cells: tuple[str, ...] = (
@@ -125,11 +130,20 @@ def summarize_secrets(dump: ConfigDump, *, wide: bool = False, named: bool = Fal
         )
         if with_domains:
             cells += (item.trust_domain,)
+        validity = cert.validity(when, captured.at if captured else None) if cert else None
+        if validity is not None and validity.valid_at_capture is not None and validity.valid_at_capture != (
+                cells[3] == "true"):
+            then[validity.valid_at_capture].append(item.name)
         if wide:
-            cells += (str(cert.days_left(when)) if cert else "", cert.subject if cert else "",
-                      ",".join(cert.sans) if cert else "")
+            cells += (validity.cell() if validity else "", cert.identity if cert else "",
+                      cert.subject if cert else "", ",".join(cert.sans) if cert else "")
         rows.append(Row(cells, item.ref))
     notes = []
+    if captured is not None and (then[True] or then[False]):
+        said = [f"{', '.join(dict.fromkeys(names))} {'was' if len(set(names)) == 1 else 'were'}"
+                f"{'' if valid else ' not'} valid" for valid, names in then.items() if names]
+        notes.append(f"VALID CERT is for {when}, as istioctl judges it; at capture, {captured.words()}, "
+                     f"{' and '.join(said)}" + ("" if wide else " (-o wide: DAYS LEFT at capture and today)"))
     if not dump.has("secrets") and not items:
         notes.append("no secrets section in this dump")
     elif not any(r.state in ("dynamic_warming", "dynamic_active") for r in dump.secrets) and not items:
