@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from envoyscope.engine.cluster import ClusterResult, Endpoint, assume_endpoint, resolve_cluster
 from envoyscope.engine.downstream_tls import terminate_tls
 from envoyscope.engine.filter_chain import select_filter_chain
+from envoyscope.engine.internal_listener import handoff, internal_address, internal_from_shown, shared_filter_state
 from envoyscope.engine.listener import select_listener
 from envoyscope.engine.network_filters import network_action, pick_weighted
 from envoyscope.engine.request import TraceRequest, Wire
@@ -35,6 +36,7 @@ class HopResult:
     endpoint_ip: str | None = None
     cluster: ClusterResult | None = None
     assumption: str | None = None  # an endpoint the dump does not hold, taken from the other sources
+    internal: str | None = None  # next_wire goes to this internal listener of the same proxy
 
 
 # What tcp_proxy decides when it accepts the connection, before any TLS handshake of the client can end.
@@ -53,6 +55,9 @@ class _Builder:
         self.steps: list[Step] = []
         self.facts: dict[str, Any] = {}
         self.guess: GuessEndpoint | None = None
+        self.chain: dict[str, Any] | None = None
+        self.hcm: dict[str, Any] | None = None
+        self.connect_terminated = False  # the router ends an HTTP CONNECT: upstream gets the tunnelled bytes
 
     def step(self, step: Step) -> None:
         self.steps.append(step)
@@ -74,7 +79,12 @@ def run_hop(proxy: ConfigDump, wire: Wire, entry: str, request: TraceRequest,
     """Everything one proxy does with one connection (and the request on it)."""
     b = _Builder(proxy, wire)
     b.guess = guess
-    listener, step = select_listener(proxy, wire, entry)
+    if entry.startswith("internal:"):
+        from envoyscope.engine.internal_listener import select_internal_listener
+
+        listener, step = select_internal_listener(proxy, entry.removeprefix("internal:"), wire)
+    else:
+        listener, step = select_listener(proxy, wire, entry)
     b.step(step)
     if listener is None:
         return b.end("no_listener", step.reason)
@@ -87,6 +97,7 @@ def run_hop(proxy: ConfigDump, wire: Wire, entry: str, request: TraceRequest,
         closes = "" if "closes the connection" in why else "; Envoy closes the connection"
         return b.end("no_filter_chain", f"listener `{listener.name}`: {why}{closes}", flags="NR")
     b.facts["filter_chain"] = chain_label
+    b.chain = chain
     chain_path = _chain_path(listener.path, steps)
     downstream, tls_step = terminate_tls(chain, chain_path, wire, proxy)
     failed = downstream is not None and downstream.failure
@@ -101,6 +112,10 @@ def run_hop(proxy: ConfigDump, wire: Wire, entry: str, request: TraceRequest,
     if action.kind == "tcp_proxy":
         cluster = pick_weighted(action.clusters, request.random_value)
         result = _to_cluster(b, proxy, wire, cluster, request, http=False)
+        if result.next_wire is not None and (action.step.raw or {}).get("tunneling_config"):
+            from envoyscope.engine.hbone import tunnel
+
+            result = tunnel(result, action.step.raw, wire)
         if not failed or (result.outcome is not None and result.outcome.kind in CONNECT_TIME_OUTCOMES):
             return result
         # tcp_proxy connects upstream as soon as the connection is accepted; then the handshake fails
@@ -146,6 +161,10 @@ def run_hop(proxy: ConfigDump, wire: Wire, entry: str, request: TraceRequest,
                            headers=wire.headers if routed.headers is None else routed.headers)
     from envoyscope.engine.subset import route_metadata_match
 
+    b.hcm = action.hcm
+    b.connect_terminated = wire.method == "CONNECT" and any(
+        str(u.get("upgrade_type", "")).upper() == "CONNECT" and "connect_config" in u
+        for u in (routed.action or {}).get("upgrade_configs") or ())
     return _to_cluster(b, proxy, next_wire, routed.cluster, request, http=True, hcm=action.hcm,
                        metadata_match=route_metadata_match(routed.action, routed.cluster))
 
@@ -226,6 +245,10 @@ def _to_cluster(b: _Builder, proxy: ConfigDump, wire: Wire, cluster_name: str, r
                                     f"{result.chosen.address}", cluster=result)
     tls = b.facts["tls"]
     upstream_tls = tls is not None and tls.mode != "plaintext"
+    internal = internal_address(result.chosen.raw) or internal_from_shown(result.chosen.address)
+    if internal is not None:
+        return _to_internal(b, proxy, wire, resource.raw if resource else {}, result, internal[0], http=http,
+                            assumption=assumption)
     next_wire = wire.with_(
         dst_ip=result.chosen.ip or result.chosen.address,
         dst_port=result.chosen.port or wire.dst_port,
@@ -240,6 +263,29 @@ def _to_cluster(b: _Builder, proxy: ConfigDump, wire: Wire, cluster_name: str, r
     )
     return HopResult(b.hop(), None, next_wire=next_wire, endpoint_ip=result.chosen.ip or None, cluster=result,
                      assumption=assumption)
+
+
+def _to_internal(b: _Builder, proxy: ConfigDump, wire: Wire, cluster: dict[str, Any], result: ClusterResult,
+                 target: str, *, http: bool, assumption: str | None) -> HopResult:
+    """The chosen endpoint is an internal listener of this proxy: the hop goes on there (`internal_listener`)."""
+    assert result.chosen is not None
+    tls = b.facts.get("tls")
+    if b.connect_terminated and b.wire.inner is not None:
+        payload = b.wire.inner  # the router ended the CONNECT: what flows upstream is the tunnel's content
+    elif http:
+        payload = wire.with_(transport="tls" if tls is not None and tls.mode != "plaintext" else "raw_buffer",
+                             sni=tls.sni if tls is not None else None, alpn=tls.alpn if tls is not None else (),
+                             http="http/1.1", inner=None)
+    else:
+        payload = wire
+    shared, notes = shared_filter_state(b.chain, b.hcm, b.wire, b.wire if b.hcm is not None else None)
+    next_wire, step = handoff(proxy, cluster, result.chosen.raw, target, payload, shared, notes)
+    b.step(step)
+    if next_wire is None:
+        return b.end("no_healthy_upstream", f"{step.reason}: Envoy answers HTTP 503" if http else step.reason,
+                     flags="UF", code=503 if http else None, cluster=result)
+    return HopResult(b.hop(), None, next_wire=next_wire, endpoint_ip=None, cluster=result, assumption=assumption,
+                     internal=target)
 
 
 def _client_cert(tls: TlsContext | None) -> str:

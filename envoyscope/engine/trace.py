@@ -229,13 +229,20 @@ def _peer_endpoints(dumps: list[ConfigDump], proxy: ConfigDump, wire: Wire) -> A
 
 def trace(request: TraceRequest, dumps: list[ConfigDump], *, proxy_ips: dict[str, str] | None = None) -> Trace:
     """Follow ``request`` from its first proxy until it leaves the proxies given, or fails."""
+    from envoyscope.engine import hbone
     from envoyscope.engine import hop as hop_engine  # hop builds Hop and Outcome objects of this module
 
     start = pick_start(dumps, request.from_proxy)
     assumptions = []
+    # a waypoint is reached over HBONE for the services and pods it serves; its own IP is an ordinary destination
+    waypoint = hbone.is_waypoint(start) and request.ip not in start.identity.instance_ips
+    vip = hbone.waypoint_vip(start, request.host, request.port) if waypoint and not request.ip else None
     if request.ip:
         dst_ip = request.ip
-    elif start.identity.proxy_type != "sidecar" and start.identity.instance_ips:
+    elif vip is not None:
+        dst_ip = vip[0]
+        assumptions.append(f"destination IP {vip[1]}")
+    elif start.identity.proxy_type != "sidecar" and start.identity.instance_ips and not waypoint:
         dst_ip = start.identity.instance_ips[0]
         assumptions.append(f"destination IP {dst_ip}: the connection arrives at the gateway pod "
                            f"{start.identity.name} itself")
@@ -244,10 +251,13 @@ def trace(request: TraceRequest, dumps: list[ConfigDump], *, proxy_ips: dict[str
         assumptions.append(f"destination IP {why}")
     src_ip = request.source_ip or (start.identity.instance_ips[0] if start.identity.instance_ips else "10.0.0.1")
     wire = first_wire(request, dst_ip, src_ip)
+    entry = "outbound" if start.identity.proxy_type == "sidecar" else "direct"
+    if waypoint:
+        wire, entry, how = hbone.waypoint_start(request, start, dst_ip, src_ip)
+        assumptions.append(how)
     by_ip = proxies_by_ip(dumps, proxy_ips)
     hops: list[Hop] = []
     proxy = start
-    entry = "outbound" if start.identity.proxy_type == "sidecar" else "direct"
     seen: set[tuple[str, str, int]] = set()
     outcome = Outcome("loop", f"more than {MAX_HOPS} hops")
     for _ in range(MAX_HOPS):
@@ -263,6 +273,9 @@ def trace(request: TraceRequest, dumps: list[ConfigDump], *, proxy_ips: dict[str
         if result.outcome is not None:
             outcome = result.outcome
             break
+        if result.internal is not None and result.next_wire is not None:  # same proxy, its internal listener
+            wire, entry = result.next_wire, f"internal:{result.internal}"
+            continue
         assert result.next_wire is not None and result.endpoint_ip is not None
         next_wire = result.next_wire
         next_proxy = by_ip.get(f"{result.endpoint_ip}:{next_wire.dst_port}") or by_ip.get(result.endpoint_ip)
@@ -273,7 +286,7 @@ def trace(request: TraceRequest, dumps: list[ConfigDump], *, proxy_ips: dict[str
         if next_proxy is None or (next_proxy is proxy and entry == "inbound"
                                   and (result.hop.cluster or "").startswith("inbound|")):
             # An inbound cluster's connection (from 127.0.0.6) is not intercepted again: it reaches the app.
-            outcome = hop_engine.leaves(result)
+            outcome = hbone.leaves_hbone(result) if next_wire.inner is not None else hop_engine.leaves(result)
             break
         proxy, wire = next_proxy, next_wire
         entry = "inbound" if next_proxy.identity.proxy_type == "sidecar" else "direct"
