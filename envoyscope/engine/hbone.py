@@ -113,7 +113,7 @@ def connect_terminate(dump: ConfigDump) -> str | None:
     return None
 
 
-def _ranges_to_chains(matcher: dict[str, Any], out: list[tuple[str, str, str]], prefix: str = "") -> None:
+def matcher_chains(matcher: dict[str, Any], out: list[tuple[str, str, str]], prefix: str = "") -> None:
     """(IP range, port or '', chain name) of a DestinationIP → DestinationPort filter_chain_matcher tree."""
     tree = matcher.get("matcher_tree") or {}
     kind = str(((tree.get("input") or {}).get("typed_config") or {}).get("@type", ""))
@@ -122,7 +122,7 @@ def _ranges_to_chains(matcher: dict[str, Any], out: list[tuple[str, str, str]], 
         for rm in custom.get("range_matchers") or ():
             for cidr in rm.get("ranges") or ():
                 net = f"{cidr.get('address_prefix')}/{int(cidr.get('prefix_len', 32) or 0)}"
-                _ranges_to_chains((rm.get("on_match") or {}).get("matcher") or {}, out, net)
+                matcher_chains((rm.get("on_match") or {}).get("matcher") or {}, out, net)
     elif "exact_match_map" in tree and kind.endswith("DestinationPortInput"):
         for port, on_match in ((tree["exact_match_map"] or {}).get("map") or {}).items():
             action = (on_match.get("action") or {})
@@ -137,7 +137,7 @@ def waypoint_vip(dump: ConfigDump, host: str, port: int) -> tuple[str, str] | No
 
     for listener in internal_listeners(dump):
         found: list[tuple[str, str, str]] = []
-        _ranges_to_chains(listener.raw.get("filter_chain_matcher") or {}, found)
+        matcher_chains(listener.raw.get("filter_chain_matcher") or {}, found)
         for net, chain_port, chain in found:
             parts = chain.split("|")
             if len(parts) == 4 and parts[0] == "inbound-vip" and parts[1] == str(port) and chain_port == str(port):

@@ -258,10 +258,12 @@ def trace(request: TraceRequest, dumps: list[ConfigDump], *, proxy_ips: dict[str
     by_ip = proxies_by_ip(dumps, proxy_ips)
     hops: list[Hop] = []
     proxy = start
-    seen: set[tuple[str, str, int]] = set()
+    seen: set[tuple[str, ...]] = set()
     outcome = Outcome("loop", f"more than {MAX_HOPS} hops")
     for _ in range(MAX_HOPS):
-        key = (proxy.identity.name, wire.dst_ip, wire.dst_port)
+        key: tuple[str, ...] = (proxy.identity.name, wire.dst_ip, str(wire.dst_port))
+        if entry.startswith("internal:"):  # each internal listener may see the same destination once
+            key = (*key, entry)
         if key in seen:
             outcome = Outcome("loop", f"{proxy.identity.name} receives the same connection again")
             break
