@@ -91,9 +91,13 @@ def leaves_hbone(result: HopResult) -> Outcome:
     assert wire is not None
     tls = result.hop.tls
     mode = tls.mode if tls is not None else "plaintext"
+    target = wire.authority.rpartition(":")[0].strip("[]")
+    peer = ("the destination's ztunnel" if target == wire.dst_ip else
+            "not the destination's own node: the peer the endpoint's metadata names (its waypoint, or a network "
+            "gateway)")
     return Outcome("mesh_internal", f"reaches {wire.dst_ip}:{wire.dst_port} over HBONE ({mode}, HTTP/2 "
-                                    f"{wire.method} {wire.authority}): the destination's ztunnel, which hands the "
-                                    f"stream to {wire.authority}")
+                                    f"{wire.method} {wire.authority}): {peer}, which carries the stream on to "
+                                    f"{wire.authority}")
 
 
 # -- waypoints --

@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING, Any
 from envoyscope.engine.cluster import ClusterResult, Endpoint, assume_endpoint, resolve_cluster
 from envoyscope.engine.downstream_tls import terminate_tls
 from envoyscope.engine.filter_chain import select_filter_chain
-from envoyscope.engine.internal_listener import handoff, internal_address, internal_from_shown, shared_filter_state
+from envoyscope.engine.internal_listener import (
+    handoff,
+    internal_address,
+    internal_from_shown,
+    original_dst_from_metadata,
+    shared_filter_state,
+)
 from envoyscope.engine.listener import select_listener
 from envoyscope.engine.network_filters import network_action, pick_weighted
 from envoyscope.engine.request import TraceRequest, Wire
@@ -215,10 +221,16 @@ def _to_cluster(b: _Builder, proxy: ConfigDump, wire: Wire, cluster_name: str, r
                   else "BlackHoleCluster: the connection is closed (REGISTRY_ONLY, or nothing else matched)")
         return b.end("blackhole", detail, flags="UH", code=503 if http else None)
     original = (wire.dst_ip, wire.dst_port)
+    resource = proxy.cluster(cluster_name)
+    override = original_dst_from_metadata(resource.raw, wire) if resource is not None and wire.metadata else None
+    if override is not None:
+        original = override[0]
     result = resolve_cluster(proxy, cluster_name, original_dst=original, random_value=request.random_value,
                              metadata_match=metadata_match)
+    if override is not None:  # say where the host came from, in the endpoint step
+        result = replace(result, steps=tuple(replace(s, reason=f"{override[1]}; {s.reason}") if s.kind == "endpoint"
+                                             else s for s in result.steps))
     assumption = None
-    resource = proxy.cluster(cluster_name)
     guessed = b.guess(cluster_name) if result.outcome == "endpoints_unknown" and b.guess else None
     if guessed is not None and resource is not None:
         endpoint, why = guessed

@@ -129,6 +129,32 @@ def _passthrough(cluster: dict[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
+def passed_metadata(cluster: dict[str, Any], endpoint_raw: dict[str, Any] | None) -> tuple[tuple[str, str, str], ...]:
+    """The dynamic metadata the internal connection starts with: each passed-through namespace, flattened."""
+    out = []
+    for kind, name in _passthrough(cluster):
+        source = (endpoint_raw or {}) if kind == "host" else cluster
+        values = ((source.get("metadata") or {}).get("filter_metadata") or {}).get(name) or {}
+        out += [(name, str(k), str(v)) for k, v in values.items() if isinstance(v, str | int | float)]
+    return tuple(out)
+
+
+def original_dst_from_metadata(cluster: dict[str, Any], wire: Wire) -> tuple[tuple[str, int], str] | None:
+    """An ORIGINAL_DST cluster's ``original_dst_lb_config.metadata_key``: the host comes from the connection's
+    dynamic metadata at that key and path (Istio: ``envoy.filters.listener.original_dst`` → ``waypoint``, so a
+    tunnel for a pod goes to the pod's waypoint instead)."""
+    key = ((cluster.get("original_dst_lb_config") or {}).get("metadata_key") or {})
+    if not key.get("key"):
+        return None
+    path = [str(p.get("key", "")) for p in key.get("path") or ()]
+    wanted = (str(key["key"]), ".".join(path))
+    for namespace, name, value in wire.metadata:
+        if (namespace, name) == wanted and _split(value):
+            return _split(value), (f"original_dst_lb_config.metadata_key: the connection's metadata "
+                                   f"`{namespace}` → `{name}` names {value}, which replaces the original destination")
+    return None
+
+
 def _split(value: str) -> tuple[str, int] | None:
     ip, _, port = value.rpartition(":")
     return (ip.strip("[]"), int(port)) if ip and port.isdigit() else None
@@ -173,7 +199,7 @@ def handoff(proxy: ConfigDump, cluster: dict[str, Any], endpoint_raw: dict[str, 
                           "", others)
     dst, why = restored_destination(listener.raw, cluster, endpoint_raw, shared)
     wire = payload.with_(dst_ip=dst[0] if dst else f"envoy://{target}", dst_port=dst[1] if dst else 0,
-                         filter_state=tuple(shared.items()))
+                         filter_state=tuple(shared.items()), metadata=passed_metadata(cluster, endpoint_raw))
     said = f" ({'; '.join(notes)})" if notes else ""
     reason = (f"the endpoint is an envoy_internal_address: the connection goes to internal listener `{target}` in "
               f"the same Envoy, no socket involved; {why}{said}")

@@ -117,6 +117,8 @@ class Wire:
     # filter state objects the connection arrived with (shared by the connection that opened it, as Envoy's
     # internal listeners receive them)
     filter_state: tuple[tuple[str, str], ...] = ()
+    # dynamic metadata passed through to an internal listener: (filter metadata namespace, key, value)
+    metadata: tuple[tuple[str, str, str], ...] = ()
 
     def with_(self, **changes: Any) -> Wire:
         return replace(self, **changes)

@@ -51,6 +51,8 @@ def services() -> list[W.Service]:
         W.Service("details.default.svc.cluster.local", "10.96.0.50", 9080, "http", {"http": ["10.244.2.31"]}, routes=[
             W.route("details", "inbound-vip|9080|http|details.default.svc.cluster.local", prefix="/details")]),
         W.Service("mysqldb.default.svc.cluster.local", "10.96.0.40", 3306, "tcp", {"tcp": ["10.244.3.31"]}),
+        W.Service("productpage.default.svc.cluster.local", "10.96.0.60", 9080, "http", {"http": ["10.244.4.41"]},
+                  waypoint="10.244.0.41:15008"),
     ]
 
 

@@ -32,6 +32,7 @@ class Service:
     protocol: str  # http | tcp
     pods: dict[str, list[str]]  # subset → pod IPs
     routes: list[dict[str, Any]] = field(default_factory=list)  # HTTP routes (Envoy form); default: all to "http"
+    waypoint: str = ""  # the pods' own waypoint (IP:15008), in their endpoint metadata: HBONE goes there instead
 
 
 def _state(key: str, fmt: str, factory: str | None = None) -> dict[str, Any]:
@@ -206,7 +207,8 @@ def endpoints(services: list[Service]) -> list[dict[str, Any]]:
             out.append({"cluster_name": _vip_cluster_name(svc, subset), "endpoints": [{"lb_endpoints": [
                 {"endpoint": {"address": {"envoy_internal_address": {
                     "server_listener_name": "connect_originate", "endpoint_id": f"{ip}:{svc.port}"}}},
-                 "metadata": {"filter_metadata": {ORIGINAL_DST: {"local": f"{ip}:{svc.port}"}}}}
+                 "metadata": {"filter_metadata": {ORIGINAL_DST: {"local": f"{ip}:{svc.port}",
+                                                                 **({"waypoint": svc.waypoint} if svc.waypoint else {})}}}}
                 for ip in ips]}]})
     return out
 
