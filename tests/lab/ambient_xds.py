@@ -207,8 +207,8 @@ def endpoints(services: list[Service]) -> list[dict[str, Any]]:
             out.append({"cluster_name": _vip_cluster_name(svc, subset), "endpoints": [{"lb_endpoints": [
                 {"endpoint": {"address": {"envoy_internal_address": {
                     "server_listener_name": "connect_originate", "endpoint_id": f"{ip}:{svc.port}"}}},
-                 "metadata": {"filter_metadata": {ORIGINAL_DST: {"local": f"{ip}:{svc.port}",
-                                                                 **({"waypoint": svc.waypoint} if svc.waypoint else {})}}}}
+                 "metadata": {"filter_metadata": {ORIGINAL_DST: {
+                     "local": f"{ip}:{svc.port}", **({"waypoint": svc.waypoint} if svc.waypoint else {})}}}}
                 for ip in ips]}]})
     return out
 
