@@ -149,8 +149,9 @@ def original_dst_from_metadata(cluster: dict[str, Any], wire: Wire) -> tuple[tup
     path = [str(p.get("key", "")) for p in key.get("path") or ()]
     wanted = (str(key["key"]), ".".join(path))
     for namespace, name, value in wire.metadata:
-        if (namespace, name) == wanted and _split(value):
-            return _split(value), (f"original_dst_lb_config.metadata_key: the connection's metadata "
+        host = _split(value)
+        if (namespace, name) == wanted and host is not None:
+            return host, (f"original_dst_lb_config.metadata_key: the connection's metadata "
                                    f"`{namespace}` → `{name}` names {value}, which replaces the original destination")
     return None
 
