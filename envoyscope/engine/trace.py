@@ -136,8 +136,9 @@ def pick_start(dumps: list[ConfigDump], wanted: str | None) -> ConfigDump:
     sidecars = [d for d in dumps if d.identity.proxy_type == "sidecar"]
     if len(sidecars) == 1:
         return sidecars[0]
-    if len(dumps) == 1:
-        return dumps[0]
+    envoys = [d for d in dumps if d.ztunnel is None] or dumps  # a ztunnel's config starts a trace when asked to
+    if len(envoys) == 1:
+        return envoys[0]
     known = ", ".join(d.identity.name for d in dumps)
     raise TraceError(f"several proxies could start this request; pick one with --from ({known})")
 
@@ -227,6 +228,16 @@ def _peer_endpoints(dumps: list[ConfigDump], proxy: ConfigDump, wire: Wire) -> A
     return guess
 
 
+def _ztunnel_vip(zt_dump: ConfigDump, host: str) -> tuple[str, str] | None:
+    """A service's VIP from ztunnel's service table, as the mesh's DNS would answer."""
+    assert zt_dump.ztunnel is not None
+    service = zt_dump.ztunnel.service_by_host(host)
+    if service is None or not service.vips:
+        return None
+    return service.vips[0], (f"{service.vips[0]}: the VIP of service {service.hostname} in "
+                             f"{zt_dump.identity.name}'s config")
+
+
 def trace(request: TraceRequest, dumps: list[ConfigDump], *, proxy_ips: dict[str, str] | None = None) -> Trace:
     """Follow ``request`` from its first proxy until it leaves the proxies given, or fails."""
     from envoyscope.engine import hbone
@@ -236,9 +247,14 @@ def trace(request: TraceRequest, dumps: list[ConfigDump], *, proxy_ips: dict[str
     assumptions = []
     # a waypoint is reached over HBONE for the services and pods it serves; its own IP is an ordinary destination
     waypoint = hbone.is_waypoint(start) and request.ip not in start.identity.instance_ips
+    zt_dump = start if start.ztunnel else next((d for d in dumps if d.ztunnel is not None), None) if waypoint else None
     vip = hbone.waypoint_vip(start, request.host, request.port) if waypoint and not request.ip else None
+    zt_vip = _ztunnel_vip(zt_dump, request.host) if zt_dump is not None and not request.ip else None
     if request.ip:
         dst_ip = request.ip
+    elif zt_vip is not None:
+        dst_ip = zt_vip[0]
+        assumptions.append(f"destination IP {zt_vip[1]}")
     elif vip is not None:
         dst_ip = vip[0]
         assumptions.append(f"destination IP {vip[1]}")
@@ -252,12 +268,22 @@ def trace(request: TraceRequest, dumps: list[ConfigDump], *, proxy_ips: dict[str
     src_ip = request.source_ip or (start.identity.instance_ips[0] if start.identity.instance_ips else "10.0.0.1")
     wire = first_wire(request, dst_ip, src_ip)
     entry = "outbound" if start.identity.proxy_type == "sidecar" else "direct"
-    if waypoint:
-        wire, entry, how = hbone.waypoint_start(request, start, dst_ip, src_ip)
-        assumptions.append(how)
     by_ip = proxies_by_ip(dumps, proxy_ips)
     hops: list[Hop] = []
     proxy = start
+    if zt_dump is not None:  # ztunnel decides first: which waypoint, if any, and where the HBONE goes
+        from envoyscope.engine.ztunnel import NOT_PROVEN, ztunnel_start
+
+        assumptions.append(f"hop 1 is {zt_dump.identity.name}'s decision, {NOT_PROVEN}")
+        first, ended, peer, hbone_in = ztunnel_start(request, zt_dump, dst_ip, src_ip, by_ip)
+        hops.append(first)
+        if ended is not None or peer is None or hbone_in is None:
+            return Trace(request=request, hops=tuple(hops), outcome=ended or Outcome("unsupported", "no peer"),
+                         assumptions=tuple(assumptions))
+        proxy, wire, entry = peer, hbone_in, "direct"
+    elif waypoint:
+        wire, entry, how = hbone.waypoint_start(request, start, dst_ip, src_ip)
+        assumptions.append(how)
     seen: set[tuple[str, ...]] = set()
     outcome = Outcome("loop", f"more than {MAX_HOPS} hops")
     for _ in range(MAX_HOPS):

@@ -13,6 +13,7 @@ from typing import Any
 
 from envoyscope.model.clusters_status import ClustersStatus
 from envoyscope.model.identity import Identity
+from envoyscope.model.ztunnel import ZtunnelConfig
 
 KINDS = ("listener", "cluster", "route_config", "scoped_route", "endpoint", "secret", "ecds")
 # States in which Envoy uses a resource; warming, draining and rejected ones are held but serve nothing.
@@ -91,6 +92,7 @@ class ConfigDump:
     # when it read them (RFC 3339). Empty otherwise; the report then works them out from the file.
     sha256: str = ""
     captured_at: str = ""
+    ztunnel: ZtunnelConfig | None = None  # a ztunnel's own dump (Istio ambient), not an Envoy's: no resources
 
     def __post_init__(self) -> None:
         for kind in KINDS:

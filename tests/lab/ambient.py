@@ -319,3 +319,57 @@ def _drain(tls: ssl.SSLSocket, *, until_end: bool) -> None:
             data += chunk
             if any(stream == 1 and (flags & h2.END_STREAM or kind == 0x3) for kind, flags, stream, _ in _frames(data)):
                 return
+
+
+WAYPOINT_VIP = "10.96.0.99"
+SLEEP_IP, LEGACY_IP = "10.244.5.51", "10.244.6.61"
+
+
+def ztunnel_config() -> dict[str, Any]:
+    """The same mesh as a ztunnel on the client's node reports it (``/config_dump`` on 15000, the list form of
+    recent ztunnels): the services above behind the waypoint, the waypoint itself, a client ``sleep`` in the mesh
+    without a waypoint and a ``legacy`` pod outside the mesh, one policy and the client's certificate."""
+    workloads, services = [], []
+
+    def workload(name: str, ip: str, account: str, *, protocol: str = "HBONE", waypoint: bool = False) -> str:
+        uid = f"Kubernetes//Pod/default/{name}"
+        entry: dict[str, Any] = {
+            "uid": uid, "workloadIps": [ip], "protocol": protocol, "name": name, "namespace": "default",
+            "serviceAccount": account, "workloadName": name.rsplit("-", 2)[0], "workloadType": "deployment",
+            "canonicalName": name.split("-")[0], "canonicalRevision": "v1", "clusterId": "Kubernetes",
+            "trustDomain": W.TD, "node": "ambient-worker", "status": "Healthy"}
+        if waypoint:
+            entry["waypoint"] = {"destination": f"/{WAYPOINT_VIP}", "hboneMtlsPort": 15008}
+        workloads.append(entry)
+        return uid
+
+    def service(host: str, vip: str, ports: dict[int, int], uids: dict[str, str], *, waypoint: bool) -> None:
+        entry: dict[str, Any] = {
+            "name": host.split(".")[0], "namespace": "default", "hostname": host, "vips": [f"/{vip}"],
+            "ports": {str(p): t for p, t in ports.items()}, "ipFamilies": "IPv4",
+            "endpoints": {f"{uid}:/{ip}": {"workloadUid": uid, "service": f"default/{host}", "address": f"/{ip}",
+                                           "port": {str(p): t for p, t in ports.items()}} for ip, uid in uids.items()}}
+        if waypoint:
+            entry["waypoint"] = {"destination": f"/{WAYPOINT_VIP}", "hboneMtlsPort": 15008}
+        services.append(entry)
+
+    waypoint_uid = workload(POD, WAYPOINT_IP, "waypoint")
+    service("waypoint.default.svc.cluster.local", WAYPOINT_VIP, {15008: 15008, 15021: 15021},
+            {WAYPOINT_IP: waypoint_uid}, waypoint=False)
+    for svc in services_():
+        uids = {ip: workload(f"{svc.host.split('.')[0]}-{subset}-7d8f9c6b5d-{ip.rsplit('.', 1)[1]}x", ip,
+                             svc.host.split(".")[0]) for subset, ips in svc.pods.items() for ip in ips}
+        service(svc.host, svc.vip, {svc.port: svc.port}, uids, waypoint=True)
+    sleep_uid = workload("sleep-5d8c6c9b4b-x2x7k", SLEEP_IP, "sleep")
+    service("sleep.default.svc.cluster.local", "10.96.0.70", {80: 8080}, {SLEEP_IP: sleep_uid}, waypoint=False)
+    legacy_uid = workload("legacy-6f7d8c9b5d-q2w7x", LEGACY_IP, "default", protocol="TCP")
+    service("legacy.default.svc.cluster.local", "10.96.0.80", {80: 80}, {LEGACY_IP: legacy_uid}, waypoint=False)
+    policies = [{"name": "allow-via-waypoint", "namespace": "default", "scope": "Namespace", "action": "Allow",
+                 "rules": [[[{"principals": [{"Exact": f"{W.TD}/ns/default/sa/waypoint"}]}]]]}]
+    certificates = [{"identity": CLIENT_SPIFFE.replace("productpage", "sleep"), "state": "Available", "certChain": [
+        {"pem": "", "serialNumber": "305554775863395697262503895661564044819", "validFrom": "2026-01-01T00:00:00Z",
+         "expirationTime": "2026-01-02T00:00:00Z"}]}]
+    return {"workloads": workloads, "services": services, "policies": policies, "certificates": certificates}
+
+
+services_ = services

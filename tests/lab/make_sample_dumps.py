@@ -68,6 +68,9 @@ def regenerate_ambient(root: Path = ROOT) -> None:
         dump, clusters = capture_waypoint(Path(tmp))
     (folder / "waypoint.config_dump.json").write_text(json.dumps(dump, indent=1) + "\n")
     (folder / "waypoint.clusters.json").write_text(json.dumps(clusters, indent=1) + "\n")
+    from tests.lab.ambient import ztunnel_config
+
+    (folder / "ztunnel.config_dump.json").write_text(json.dumps(ztunnel_config(), indent=1) + "\n")
 
 
 def main(argv: list[str]) -> int:
