@@ -82,7 +82,7 @@ def test_ztunnel_sends_each_destination_where_its_config_says(dst: str, port: in
 def test_a_trace_starts_with_ztunnels_decision_then_the_waypoint() -> None:
     dumps = load_sources([str(FOLDER)])
     result = trace(TraceRequest(host="reviews.default", port=9080, path="/reviews/1",
-                                headers=(("end-user", "jason"),), source_ip=SLEEP_IP), dumps)
+                                headers=(("end-user", "jason"),), source_ip=SLEEP_IP, from_proxy="waypoint"), dumps)
     assert [h.listener for h in result.hops] == [None, "connect_terminate", "main_internal", "connect_originate"]
     assert result.hops[0].proxy == "ztunnel" and result.hops[0].endpoint == f"{WAYPOINT_IP}:15008"
     assert result.hops[2].cluster == "inbound-vip|9080|v2|reviews.default.svc.cluster.local"
@@ -92,7 +92,7 @@ def test_a_trace_starts_with_ztunnels_decision_then_the_waypoint() -> None:
 
 
 def test_a_service_without_a_waypoint_never_reaches_the_waypoint() -> None:
-    result = trace(TraceRequest(host="sleep.default", port=80), load_sources([str(FOLDER)]))
+    result = trace(TraceRequest(host="sleep.default", port=80, from_proxy="waypoint"), load_sources([str(FOLDER)]))
     [hop] = result.hops
     assert hop.proxy == "ztunnel"
     assert result.outcome.kind == "mesh_internal"

@@ -34,6 +34,9 @@ from tests.lab.istio import node
 WAYPOINT_IP = "10.244.0.40"
 POD = "waypoint-6d9f8b7c5-k2x9p"
 CLIENT_SPIFFE = f"spiffe://{W.TD}/ns/default/sa/productpage"
+GATEWAY_IP = "10.244.0.50"
+GATEWAY_POD = "istio-ingressgateway-7b9c8d6f5-m4n8q"
+GATEWAY_SPIFFE = f"spiffe://{W.TD}/ns/istio-system/sa/istio-ingressgateway"
 FIELDS = {"chain": "%FILTER_CHAIN_NAME%", "route": "%ROUTE_NAME%", "cluster": "%UPSTREAM_CLUSTER%",
           "upstream": "%UPSTREAM_HOST%", "flags": "%RESPONSE_FLAGS%", "code": "%RESPONSE_CODE%",
           "case": "%REQ(X-CASE)%", "authority": "%REQ(:AUTHORITY)%", "local": "%DOWNSTREAM_LOCAL_ADDRESS%",
@@ -71,6 +74,7 @@ class Certs:
     ca: str
     waypoint: tuple[str, str]
     client: tuple[str, str]
+    gateway: tuple[str, str]
 
 
 def make_certs() -> Certs:
@@ -100,13 +104,14 @@ def make_certs() -> Certs:
                                                                    serialization.NoEncryption()).decode()
 
     return Certs(ca.public_bytes(pem).decode(), leaf(f"spiffe://{W.TD}/ns/default/sa/waypoint", 2),
-                 leaf(CLIENT_SPIFFE, 3))
+                 leaf(CLIENT_SPIFFE, 3), leaf(GATEWAY_SPIFFE, 4))
 
 
-def _secrets(certs: Certs) -> dict[str, dict[str, Any]]:
+def _secrets(certs: Certs, who: str) -> dict[str, dict[str, Any]]:
+    own = certs.gateway if who == "gateway" else certs.waypoint
     return {"default": {"name": "default", "tls_certificate": {
-                "certificate_chain": {"inline_string": certs.waypoint[0]},
-                "private_key": {"inline_string": certs.waypoint[1]}}},
+                "certificate_chain": {"inline_string": own[0]},
+                "private_key": {"inline_string": own[1]}}},
             "ROOTCA": {"name": "ROOTCA", "validation_context": {"trusted_ca": {"inline_string": certs.ca}}}}
 
 
@@ -131,12 +136,12 @@ def _safe(name: str) -> str:
 
 
 def bootstrap(folder: Path, listeners: list[dict[str, Any]], clusters: list[dict[str, Any]],
-              assignments: list[dict[str, Any]], certs: Certs) -> dict[str, Any]:
+              assignments: list[dict[str, Any]], certs: Certs, who: str = "waypoint") -> dict[str, Any]:
     folder.mkdir(parents=True, exist_ok=True)
     listeners, clusters = copy.deepcopy(listeners), copy.deepcopy(clusters)
     _local_sources(listeners, folder)
     _local_sources(clusters, folder)
-    for name, secret in _secrets(certs).items():
+    for name, secret in _secrets(certs, who).items():
         xds_file(folder / f"sds-{name}.json", [secret], TYPE_URLS["secrets"])
     for assignment in assignments:
         xds_file(folder / f"eds-{_safe(assignment['cluster_name'])}.json", [assignment], TYPE_URLS["endpoints"])
@@ -144,7 +149,10 @@ def bootstrap(folder: Path, listeners: list[dict[str, Any]], clusters: list[dict
     cds = xds_file(folder / "cds.json", clusters, TYPE_URLS["clusters"])
     labels = {"gateway.istio.io/managed": "istio.io-mesh-controller", "gateway.networking.k8s.io/gateway-name":
               "waypoint", "istio.io/dataplane-mode": "none"}
-    return {"node": node("waypoint", WAYPOINT_IP, POD, "default", labels),
+    ident = (node("router", GATEWAY_IP, GATEWAY_POD, "istio-system", {"app": "istio-ingressgateway",
+                                                                        "istio": "ingressgateway"})
+             if who == "gateway" else node("waypoint", WAYPOINT_IP, POD, "default", labels))
+    return {"node": ident,
             "bootstrap_extensions": [{"name": "envoy.bootstrap.internal_listener", "typed_config": {
                 "@type": "type.googleapis.com/envoy.extensions.bootstrap.internal_listener.v3.InternalListener"}}],
             "dynamic_resources": {
@@ -152,21 +160,49 @@ def bootstrap(folder: Path, listeners: list[dict[str, Any]], clusters: list[dict
                 "cds_config": {"path_config_source": {"path": str(cds)}, "resource_api_version": "V3"}}}
 
 
-def _loaded(text: str) -> bool:
-    return all(f'"{n}"' in text for n in ("connect_terminate", "main_internal", "connect_originate")) and (
+def loaded(listeners: list[dict[str, Any]]) -> Any:
+    names = [str(lst["name"]) for lst in listeners]
+    return lambda text: all(f'"{n}"' in text for n in names) and (
         '"dynamic_warming_clusters"' not in text and '"warming_state"' not in text)
 
 
-def capture(workdir: Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The waypoint's (/config_dump?include_eds, /clusters?format=json) in the capture form."""
+def capture(workdir: Path, who: str = "waypoint") -> tuple[dict[str, Any], dict[str, Any]]:
+    """The waypoint's (or the ingress gateway's) /config_dump?include_eds and /clusters?format=json, captured."""
     from tests.lab.runner import as_ads
 
-    listeners, clusters, assignments = resources()
-    with EnvoyProcess("waypoint", workdir, bootstrap(workdir / "xds", listeners, clusters, assignments,
-                                                     make_certs())) as envoy:
-        envoy.wait_for("/config_dump", _loaded, timeout=20)
+    listeners, clusters, assignments = resources() if who == "waypoint" else gateway_resources()
+    with EnvoyProcess(who, workdir, bootstrap(workdir / "xds", listeners, clusters, assignments,
+                                              make_certs(), who)) as envoy:
+        envoy.wait_for("/config_dump", loaded(listeners), timeout=20)
         time.sleep(0.3)
         return as_ads(envoy.get_json("/config_dump?include_eds")), envoy.get_json("/clusters?format=json")
+
+
+def gateway_resources() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The ingress gateway in front of the waypoint: bookinfo.example.com's paths to services it serves."""
+    targets, routes = {}, []
+    for svc in services():
+        if svc.protocol != "http":
+            continue
+        name = f"outbound|{svc.port}||{svc.host}"
+        targets[name] = (f"{svc.vip}:{svc.port}", svc.waypoint or f"{WAYPOINT_IP}:15008")
+        short = svc.host.split(".")[0]
+        routes.append(W.route(short, name, prefix=f"/{short}"))
+    routes.append(W.route("jason", "outbound|9080||reviews.default.svc.cluster.local", prefix="/",
+                          header=("end-user", "jason")))
+    return W.ingress_gateway(routes, targets)
+
+
+def instrument(listeners: list[dict[str, Any]], log: Path, proxy: str) -> None:
+    """A JSON access log on every listener, HTTP connection manager and tcp_proxy."""
+    for listener in listeners:
+        fields = dict(FIELDS, listener=listener["name"], proxy=proxy)
+        listener["access_log"] = [json_access_log(log, {**fields, "kind": "connection"})]
+        for chain in listener["filter_chains"]:
+            for filt in chain["filters"]:
+                typed = filt["typed_config"]
+                if typed["@type"].endswith(("HttpConnectionManager", "TcpProxy")):
+                    typed["access_log"] = [json_access_log(log, {**fields, "kind": "stream"})]
 
 
 def _replay(doc: Any) -> Any:
@@ -190,29 +226,25 @@ class Case:
 class WaypointLab:
     """The waypoint in the replay form, with an access log per listener."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, certs: Certs | None = None, bind: tuple[str, int] | None = None) -> None:
+        """bind: connect_terminate's address (default: a free loopback port); ``127.244.0.40:15008`` is where
+        another Envoy's HBONE to the waypoint's pod IP arrives in the replay form."""
         self.workdir = workdir
-        self.certs = make_certs()
+        self.certs = certs or make_certs()
         self.log = workdir / "access.jsonl"
-        self.port = free_port()
+        self.bind = bind or ("127.0.0.1", free_port())
+        self.port = self.bind[1]
         self.envoy: EnvoyProcess | None = None
-        self._count = 0
 
     def __enter__(self) -> WaypointLab:
         listeners, clusters, assignments = (_replay(r) for r in resources())
+        instrument(listeners, self.log, "waypoint")
         for listener in listeners:
-            fields = dict(FIELDS, listener=listener["name"])
-            listener["access_log"] = [json_access_log(self.log, {**fields, "kind": "connection"})]
-            for chain in listener["filter_chains"]:
-                for filt in chain["filters"]:
-                    typed = filt["typed_config"]
-                    if typed["@type"].endswith(("HttpConnectionManager", "TcpProxy")):
-                        typed["access_log"] = [json_access_log(self.log, {**fields, "kind": "stream"})]
             if "address" in listener:
-                listener["address"]["socket_address"].update(address="127.0.0.1", port_value=self.port)
+                listener["address"]["socket_address"].update(address=self.bind[0], port_value=self.bind[1])
         self.envoy = EnvoyProcess("waypoint", self.workdir, bootstrap(self.workdir / "xds", listeners, clusters,
                                                                        assignments, self.certs)).start()
-        self.envoy.wait_for("/config_dump", _loaded, timeout=20)
+        self.envoy.wait_for("/config_dump", loaded(listeners), timeout=20)
         client = self.workdir / "client"
         client.with_suffix(".crt").write_text(self.certs.client[0])
         client.with_suffix(".key").write_text(self.certs.client[1])
@@ -230,7 +262,7 @@ class WaypointLab:
         """Send one HBONE connection; Envoy's log lines for it, connection lines after stream lines per listener."""
         before = len(read_json_lines(self.log))
         authority = _replay_text(case.authority)
-        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as raw, \
+        with socket.create_connection(self.bind, timeout=5) as raw, \
                 self.ctx.wrap_socket(raw) as tls:
             tls.settimeout(3)
             headers = h2.header_block([(":method", "CONNECT"), (":authority", authority)])

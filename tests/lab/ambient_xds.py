@@ -218,3 +218,35 @@ def route(name: str, cluster: str, *, prefix: str = "/", header: tuple[str, str]
     if header:
         match["headers"] = [{"name": header[0], "string_match": {"exact": header[1]}}]
     return {"name": name, "match": match, "route": {"cluster": cluster, "timeout": "0s"}}
+
+
+def ingress_gateway(routes: list[dict[str, Any]], targets: dict[str, tuple[str, str]]) -> tuple[
+        list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """An ingress gateway whose services are served by a waypoint (Istio's ``istio.io/ingress-use-waypoint``):
+    ``0.0.0.0_8080`` routes to ``outbound|port||host`` clusters whose endpoint is the internal address
+    ``connect_originate/VIP:port`` with the waypoint in its metadata, so the gateway's own connect_originate tunnels
+    to the waypoint (HBONE, CONNECT VIP:port). ``targets``: cluster → (VIP:port, waypoint IP:15008)."""
+    hcm = {"@type": HCM_TYPE, "stat_prefix": "outbound_0.0.0.0_8080",
+           "route_config": {"name": "http.8080", "virtual_hosts": [
+               {"name": "bookinfo.example.com:8080", "domains": ["bookinfo.example.com", "bookinfo.example.com:*"],
+                "routes": routes}], "validate_clusters": False},
+           "http_filters": [ROUTER], "use_remote_address": True, "normalize_path": True}
+    listener = {"name": "0.0.0.0_8080", "address": {"socket_address": {"address": "0.0.0.0", "port_value": 8080}},
+                "traffic_direction": "OUTBOUND", "filter_chains": [{"filters": [
+                    {"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}]}
+    clusters = connect_originate_cluster()
+    assignments = []
+    for name, (destination, waypoint) in targets.items():
+        clusters.append({"name": name, "type": "EDS", "connect_timeout": "10s",
+                         "eds_cluster_config": {"eds_config": dict(ADS), "service_name": name},
+                         "transport_socket": INTERNAL_UPSTREAM})
+        assignments.append({"cluster_name": name, "endpoints": [{"lb_endpoints": [{
+            "endpoint": {"address": {"envoy_internal_address": {"server_listener_name": "connect_originate",
+                                                                "endpoint_id": destination}}},
+            "metadata": {"filter_metadata": {ORIGINAL_DST: {"local": destination, "waypoint": waypoint}}}}]}]})
+    return [listener, connect_originate()], clusters, assignments
+
+
+def connect_originate_cluster() -> list[dict[str, Any]]:
+    """The gateway's connect_originate cluster: the waypoint's, verbatim."""
+    return [c for c in clusters([]) if c["name"] == "connect_originate"]

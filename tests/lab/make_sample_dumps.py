@@ -64,10 +64,11 @@ def regenerate_ambient(root: Path = ROOT) -> None:
 
     folder = root / "ambient-waypoint"
     folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="envoyscope-ambient-") as tmp:
-        dump, clusters = capture_waypoint(Path(tmp))
-    (folder / "waypoint.config_dump.json").write_text(json.dumps(dump, indent=1) + "\n")
-    (folder / "waypoint.clusters.json").write_text(json.dumps(clusters, indent=1) + "\n")
+    for who, stem in (("waypoint", "waypoint"), ("gateway", "ingressgateway")):
+        with tempfile.TemporaryDirectory(prefix="envoyscope-ambient-") as tmp:
+            dump, clusters = capture_waypoint(Path(tmp), who)
+        (folder / f"{stem}.config_dump.json").write_text(json.dumps(dump, indent=1) + "\n")
+        (folder / f"{stem}.clusters.json").write_text(json.dumps(clusters, indent=1) + "\n")
     from tests.lab.ambient import ztunnel_config
 
     (folder / "ztunnel.config_dump.json").write_text(json.dumps(ztunnel_config(), indent=1) + "\n")
