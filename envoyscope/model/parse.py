@@ -309,7 +309,9 @@ def parse_document(doc: Any, source: str) -> ConfigDump:
     if is_ztunnel_document(doc):
         stem = source.replace("\\", "/").rsplit("/", 1)[-1].split(".", 1)[0] or "ztunnel"
         return ConfigDump(source=source, identity=Identity(proxy_type="ztunnel", pod=stem),
-                          ztunnel=parse_ztunnel(doc, source), sections=frozenset({"ztunnel"}))
+                          ztunnel=parse_ztunnel(doc, source), sections=frozenset({"ztunnel"}),
+                          notes=("a ztunnel's config, not an Envoy's: `envoyscope ztunnel` summarises it, and a "
+                                 "trace from a waypoint starts with its decision",))
     builder = _Builder(source)
     if isinstance(doc, list):
         _parse_list(builder, doc)
