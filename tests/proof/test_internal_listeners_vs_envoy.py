@@ -38,7 +38,8 @@ def _hcm(name: str, routes: list[tuple[str, str]], log: Path) -> dict[str, Any]:
         "@type": T + "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
         "stat_prefix": name, "access_log": [json_access_log(log, {**FIELDS, "listener": name, "kind": "stream"})],
         "route_config": {"name": name, "virtual_hosts": [{"name": name, "domains": ["*"], "routes": [
-            {"name": cluster, "match": {"prefix": prefix}, "route": {"cluster": cluster}} for prefix, cluster in routes]}]},
+            {"name": cluster, "match": {"prefix": prefix}, "route": {"cluster": cluster}}
+            for prefix, cluster in routes]}]},
         "http_filters": [{"name": "envoy.filters.http.router", "typed_config": {
             "@type": T + "envoy.extensions.filters.http.router.v3.Router"}}]}}
 
@@ -62,11 +63,11 @@ def _internal_cluster(name: str, listener: str, kind: str, local: str | None) ->
 
 def config(port: int, log: Path) -> dict[str, Any]:
     closed = free_port()
-    sinks = [{"name": n, "type": "STATIC", "connect_timeout": "1s", "load_assignment": {"cluster_name": n, "endpoints": [
-        {"lb_endpoints": [{"endpoint": {"address": {"socket_address": {"address": "127.0.0.1",
-                                                                        "port_value": closed}}}}]}]}}
-             for n in ("sink-a", "sink-b")]
-    odst = {"name": ODST, "typed_config": {"@type": T + "envoy.extensions.filters.listener.original_dst.v3.OriginalDst"}}
+    sinks = [{"name": n, "type": "STATIC", "connect_timeout": "1s", "load_assignment": {
+        "cluster_name": n, "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {
+            "address": "127.0.0.1", "port_value": closed}}}}]}]}} for n in ("sink-a", "sink-b")]
+    odst = {"name": ODST,
+            "typed_config": {"@type": T + "envoy.extensions.filters.listener.original_dst.v3.OriginalDst"}}
 
     def internal(name: str, filters: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
         return {"name": name, "internal_listener": {}, "listener_filters": filters,
