@@ -217,7 +217,7 @@ def _back(value: Any) -> Any:
 @dataclass(frozen=True)
 class Case:
     authority: str  # the CONNECT target, VIP:port or podIP:port
-    payload: str  # http | tcp
+    payload: str  # http | tcp | tls (the app's own TLS: a ClientHello with SNI host)
     path: str = "/"
     host: str = ""
     headers: tuple[tuple[str, str], ...] = ()
@@ -273,6 +273,8 @@ class WaypointLab:
                     lines = [f"GET {case.path} HTTP/1.1", f"Host: {case.host}", f"x-case: {label}", "Connection: close",
                              *(f"{n}: {v}" for n, v in case.headers)]
                     body = ("\r\n".join(lines) + "\r\n\r\n").encode()
+                elif case.payload == "tls":
+                    body = client_hello(case.host)
                 else:
                     body = b"\x0a5.7.0-mysql-handshake\x00"
                 tls.sendall(h2.frame(0x0, 0, 1, body))
@@ -291,6 +293,17 @@ class WaypointLab:
                 break
             time.sleep(0.02)
         return [{k: _back(v) for k, v in line.items()} for line in lines]
+
+
+def client_hello(server_name: str) -> bytes:
+    """The first bytes of an app that speaks TLS itself: a ClientHello with that SNI."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    tls = ctx.wrap_bio(incoming, outgoing, server_hostname=server_name or None)
+    with contextlib.suppress(ssl.SSLWantReadError):
+        tls.do_handshake()
+    return outgoing.read()
 
 
 def _replay_text(text: str) -> str:

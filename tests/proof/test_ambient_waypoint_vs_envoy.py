@@ -65,9 +65,13 @@ def generate(dump: ConfigDump) -> list[tuple[Case, TraceRequest]]:
         hcm = next((f["typed_config"] for f in chains[name]["filters"] if "route_config" in f["typed_config"]), None)
         if hcm is None:  # a TCP service
             out.append((Case(authority, "tcp"), TraceRequest(host=host, port=int(port), ip=vip, scheme="tcp")))
+            out.append((Case(authority, "tls", "/", host), TraceRequest(host=host, port=int(port), ip=vip,
+                                                                        scheme="tls")))
             out.append((Case(authority, "http", "/", host), TraceRequest(host=host, port=int(port), ip=vip)))
             continue
         routes = [r for vh in hcm["route_config"]["virtual_hosts"] for r in vh["routes"]]
+        out.append((Case(authority, "tls", "/", host),  # the app's own TLS into an HTTP port: the codec fails
+                    TraceRequest(host=host, port=int(port), ip=vip, scheme="tls")))
         for path, headers in _paths(routes):
             out.append((Case(authority, "http", path, f"{host}:{port}", headers),
                         TraceRequest(host=host, port=int(port), ip=vip, path=path, headers=headers)))
@@ -78,6 +82,8 @@ def generate(dump: ConfigDump) -> list[tuple[Case, TraceRequest]]:
     for pod in pods:
         for port in (9080, 3306):
             out.append((Case(f"{pod}:{port}", "tcp"), TraceRequest(host=pod, port=port, ip=pod, scheme="tcp")))
+        out.append((Case(f"{pod}:9443", "tls", "/", "pod.example"),
+                    TraceRequest(host=pod, port=9443, ip=pod, scheme="tls", sni="pod.example")))
         for path in ("/", "/reviews/1"):
             out.append((Case(f"{pod}:9080", "http", path, "pod"), TraceRequest(host=pod, port=9080, ip=pod, path=path,
                                                                              headers=(("host", "pod"),))))
@@ -124,8 +130,10 @@ def compare(result: Trace, lines: list[dict[str, Any]]) -> list[tuple[str, Any, 
             ("connect_originate HBONE target", _clean((co or {}).get("upstream")), third.endpoint if third else None)]
     ends = result.outcome
     envoy_end = ("no_filter_chain" if mi_conn and not _clean(mi_conn.get("chain")) else
-                 "no_route" if mi and mi.get("flags") == "NR" else "hbone" if co else "other")
-    ours = {"no_filter_chain": "no_filter_chain", "no_route": "no_route"}.get(ends.kind, "hbone" if third else "other")
+                 "no_route" if mi and mi.get("flags") == "NR" else "reset" if mi and mi.get("flags") == "DPE"
+                 else "hbone" if co else "other")
+    ours = {"no_filter_chain": "no_filter_chain", "no_route": "no_route", "reset": "reset"}.get(
+        ends.kind, "hbone" if third else "other")
     out.append(("outcome", envoy_end, ours))
     if envoy_end == "no_route":
         out.append(("response code", int(mi["code"]) if mi else None, ends.response_code))
