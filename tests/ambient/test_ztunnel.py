@@ -161,3 +161,19 @@ def test_a_live_ztunnel_admin_and_a_bundle_of_it(ztunnel_admin: str, tmp_path: P
     assert dump.ztunnel is not None and dump.identity.proxy_type == "ztunnel"
     proc = cli("ztunnel", str(bundle), "--kind", "service")
     assert proc.returncode == 0 and "reviews" in proc.stdout
+
+
+def test_the_json_report_of_a_trace_through_ztunnel_and_the_waypoint_follows_the_schema(tmp_path: Path) -> None:
+    import jsonschema
+
+    out = tmp_path / "report.json"
+    proc = cli("trace", str(FOLDER), "--from", "waypoint", "--to", "reviews.default:9080", "--report", str(out))
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(out.read_text())
+    jsonschema.validate(doc, json.loads((REPO / "docs" / "report-schema.json").read_text()))
+
+
+def test_the_ambient_sample_opens_in_the_tui_on_every_tab() -> None:
+    from tests.tui.test_every_dump import check_every_tab
+
+    check_every_tab(str(FOLDER))
