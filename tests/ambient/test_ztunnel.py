@@ -177,3 +177,29 @@ def test_the_ambient_sample_opens_in_the_tui_on_every_tab() -> None:
     from tests.tui.test_every_dump import check_every_tab
 
     check_every_tab(str(FOLDER))
+
+
+ZTUNNEL_POD = ("istio-system", "ztunnel-x7k2p")
+
+
+def test_a_ztunnel_pod_through_the_kubernetes_api(ztunnel_admin: str, tmp_path: Path) -> None:
+    """`--pod` on a ztunnel pod: the port-forward of the loopback stand-in API server reaches its admin port."""
+    from tests.live.fake_apiserver import FakeApiServer, pod
+
+    port = int(ztunnel_admin.rsplit(":", 1)[1])
+    with FakeApiServer() as api:
+        api.pods = [pod(*ZTUNNEL_POD, ip="10.244.0.9", node="ambient-worker", containers=["istio-proxy"],
+                        labels={"app": "ztunnel", "sidecar.istio.io/inject": "false"})]
+        api.targets = {ZTUNNEL_POD: port}
+        kubeconfig = str(api.kubeconfig(tmp_path / "kubeconfig.json"))
+        listed = cli("pods", "-A", "--kubeconfig", kubeconfig)
+        shown = cli("ztunnel", "--kubeconfig", kubeconfig, "--pod", "/".join(ZTUNNEL_POD), "--kind", "service")
+        bundle = tmp_path / "zt.tar.gz"
+        captured = cli("capture", "--kubeconfig", kubeconfig, "--pod", "/".join(ZTUNNEL_POD), "-o", str(bundle))
+    assert listed.returncode == 0, listed.stderr
+    assert next(line for line in listed.stdout.splitlines() if ZTUNNEL_POD[1] in line).split()[2] == "ztunnel"
+    assert shown.returncode == 0, shown.stderr
+    assert "reviews      10.96.0.20  waypoint" in shown.stdout
+    assert captured.returncode == 0, captured.stderr + captured.stdout
+    [dump] = load_sources([str(bundle)])
+    assert dump.ztunnel is not None and len(dump.ztunnel.workloads) == len(ztunnel_config()["workloads"])
