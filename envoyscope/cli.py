@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "envoyscope.cli_trace",
     "envoyscope.cli_verify",
     "envoyscope.cli_egress",
+    "envoyscope.cli_ztunnel",
     "envoyscope.cli_diff",
     "envoyscope.cli_capture",
     "envoyscope.cli_pods",

@@ -132,7 +132,15 @@ def capture(target: Target, tick: Callable[[], None]) -> ProxyCapture:
                 files[kind] = client.get(path).body
                 done += 1
                 tick()
+                if kind == "config_dump" and _is_ztunnel(files[kind]):
+                    break  # a ztunnel's admin: its /config_dump is all it has of these
         label = target.source
+        if set(files) == {"config_dump"}:
+            for _ in range(len(CAPTURE_PATHS) - done):
+                tick()
+            identity = {"proxy_type": "ztunnel", "pod": target.fallback, **target.identity}
+            return ProxyCapture(target.fallback.replace("/", "_"), files, {"source": target.source, **identity,
+                                                                          "captured_at": _now()})
         try:
             info = ServerInfo.from_json(json.loads(files["server_info"]), label)
             dump_doc = json.loads(files["config_dump"])
@@ -154,6 +162,15 @@ def capture(target: Target, tick: Callable[[], None]) -> ProxyCapture:
             tick()
         return ProxyCapture(target.fallback, {}, {"source": target.source, **target.identity,
                                                    "captured_at": _now()}, error=str(exc))
+
+
+def _is_ztunnel(body: bytes) -> bool:
+    from envoyscope.model.ztunnel import is_ztunnel_document
+
+    try:
+        return is_ztunnel_document(json.loads(body))
+    except ValueError:
+        return False
 
 
 def _unique_names(captures: list[ProxyCapture]) -> None:

@@ -152,9 +152,14 @@ def find_endpoints(dump: ConfigDump, cluster: dict[str, Any], path: str, origina
         if original_dst is None:
             return [], "ORIGINAL_DST cluster: the host is the connection's original destination (unknown here)"
         ip, port = original_dst
+        override = (cluster.get("original_dst_lb_config") or {}).get("upstream_port_override")
+        if isinstance(override, dict):
+            override = override.get("value")
+        port = int(override) if override else port
         shown = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+        how = f" (its port replaced by upstream_port_override {port})" if override else ""
         return [Endpoint(address=shown, ip=ip, port=port, path=path)], (
-            f"ORIGINAL_DST cluster: Envoy connects to the original destination {shown}")
+            f"ORIGINAL_DST cluster: Envoy connects to the original destination {shown}{how}")
     if kind == "EDS":
         service = (cluster.get("eds_cluster_config") or {}).get("service_name") or name
         assignment = dump.endpoint(service)

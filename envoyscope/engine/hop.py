@@ -15,6 +15,13 @@ from typing import TYPE_CHECKING, Any
 from envoyscope.engine.cluster import ClusterResult, Endpoint, assume_endpoint, resolve_cluster
 from envoyscope.engine.downstream_tls import terminate_tls
 from envoyscope.engine.filter_chain import select_filter_chain
+from envoyscope.engine.internal_listener import (
+    handoff,
+    internal_address,
+    internal_from_shown,
+    original_dst_from_metadata,
+    shared_filter_state,
+)
 from envoyscope.engine.listener import select_listener
 from envoyscope.engine.network_filters import network_action, pick_weighted
 from envoyscope.engine.request import TraceRequest, Wire
@@ -35,6 +42,7 @@ class HopResult:
     endpoint_ip: str | None = None
     cluster: ClusterResult | None = None
     assumption: str | None = None  # an endpoint the dump does not hold, taken from the other sources
+    internal: str | None = None  # next_wire goes to this internal listener of the same proxy
 
 
 # What tcp_proxy decides when it accepts the connection, before any TLS handshake of the client can end.
@@ -53,6 +61,9 @@ class _Builder:
         self.steps: list[Step] = []
         self.facts: dict[str, Any] = {}
         self.guess: GuessEndpoint | None = None
+        self.chain: dict[str, Any] | None = None
+        self.hcm: dict[str, Any] | None = None
+        self.connect_terminated = False  # the router ends an HTTP CONNECT: upstream gets the tunnelled bytes
 
     def step(self, step: Step) -> None:
         self.steps.append(step)
@@ -74,7 +85,12 @@ def run_hop(proxy: ConfigDump, wire: Wire, entry: str, request: TraceRequest,
     """Everything one proxy does with one connection (and the request on it)."""
     b = _Builder(proxy, wire)
     b.guess = guess
-    listener, step = select_listener(proxy, wire, entry)
+    if entry.startswith("internal:"):
+        from envoyscope.engine.internal_listener import select_internal_listener
+
+        listener, step = select_internal_listener(proxy, entry.removeprefix("internal:"), wire)
+    else:
+        listener, step = select_listener(proxy, wire, entry)
     b.step(step)
     if listener is None:
         return b.end("no_listener", step.reason)
@@ -87,6 +103,7 @@ def run_hop(proxy: ConfigDump, wire: Wire, entry: str, request: TraceRequest,
         closes = "" if "closes the connection" in why else "; Envoy closes the connection"
         return b.end("no_filter_chain", f"listener `{listener.name}`: {why}{closes}", flags="NR")
     b.facts["filter_chain"] = chain_label
+    b.chain = chain
     chain_path = _chain_path(listener.path, steps)
     downstream, tls_step = terminate_tls(chain, chain_path, wire, proxy)
     failed = downstream is not None and downstream.failure
@@ -101,6 +118,10 @@ def run_hop(proxy: ConfigDump, wire: Wire, entry: str, request: TraceRequest,
     if action.kind == "tcp_proxy":
         cluster = pick_weighted(action.clusters, request.random_value)
         result = _to_cluster(b, proxy, wire, cluster, request, http=False)
+        if result.next_wire is not None and (action.step.raw or {}).get("tunneling_config"):
+            from envoyscope.engine.hbone import tunnel
+
+            result = tunnel(result, action.step.raw, wire)
         if not failed or (result.outcome is not None and result.outcome.kind in CONNECT_TIME_OUTCOMES):
             return result
         # tcp_proxy connects upstream as soon as the connection is accepted; then the handshake fails
@@ -146,6 +167,10 @@ def run_hop(proxy: ConfigDump, wire: Wire, entry: str, request: TraceRequest,
                            headers=wire.headers if routed.headers is None else routed.headers)
     from envoyscope.engine.subset import route_metadata_match
 
+    b.hcm = action.hcm
+    b.connect_terminated = wire.method == "CONNECT" and any(
+        str(u.get("upgrade_type", "")).upper() == "CONNECT" and "connect_config" in u
+        for u in (routed.action or {}).get("upgrade_configs") or ())
     return _to_cluster(b, proxy, next_wire, routed.cluster, request, http=True, hcm=action.hcm,
                        metadata_match=route_metadata_match(routed.action, routed.cluster))
 
@@ -196,10 +221,16 @@ def _to_cluster(b: _Builder, proxy: ConfigDump, wire: Wire, cluster_name: str, r
                   else "BlackHoleCluster: the connection is closed (REGISTRY_ONLY, or nothing else matched)")
         return b.end("blackhole", detail, flags="UH", code=503 if http else None)
     original = (wire.dst_ip, wire.dst_port)
+    resource = proxy.cluster(cluster_name)
+    override = original_dst_from_metadata(resource.raw, wire) if resource is not None and wire.metadata else None
+    if override is not None:
+        original = override[0]
     result = resolve_cluster(proxy, cluster_name, original_dst=original, random_value=request.random_value,
                              metadata_match=metadata_match)
+    if override is not None:  # say where the host came from, in the endpoint step
+        result = replace(result, steps=tuple(replace(s, reason=f"{override[1]}; {s.reason}") if s.kind == "endpoint"
+                                             else s for s in result.steps))
     assumption = None
-    resource = proxy.cluster(cluster_name)
     guessed = b.guess(cluster_name) if result.outcome == "endpoints_unknown" and b.guess else None
     if guessed is not None and resource is not None:
         endpoint, why = guessed
@@ -226,6 +257,10 @@ def _to_cluster(b: _Builder, proxy: ConfigDump, wire: Wire, cluster_name: str, r
                                     f"{result.chosen.address}", cluster=result)
     tls = b.facts["tls"]
     upstream_tls = tls is not None and tls.mode != "plaintext"
+    internal = internal_address(result.chosen.raw) or internal_from_shown(result.chosen.address)
+    if internal is not None:
+        return _to_internal(b, proxy, wire, resource.raw if resource else {}, result, internal[0], http=http,
+                            assumption=assumption)
     next_wire = wire.with_(
         dst_ip=result.chosen.ip or result.chosen.address,
         dst_port=result.chosen.port or wire.dst_port,
@@ -240,6 +275,29 @@ def _to_cluster(b: _Builder, proxy: ConfigDump, wire: Wire, cluster_name: str, r
     )
     return HopResult(b.hop(), None, next_wire=next_wire, endpoint_ip=result.chosen.ip or None, cluster=result,
                      assumption=assumption)
+
+
+def _to_internal(b: _Builder, proxy: ConfigDump, wire: Wire, cluster: dict[str, Any], result: ClusterResult,
+                 target: str, *, http: bool, assumption: str | None) -> HopResult:
+    """The chosen endpoint is an internal listener of this proxy: the hop goes on there (`internal_listener`)."""
+    assert result.chosen is not None
+    tls = b.facts.get("tls")
+    if b.connect_terminated and b.wire.inner is not None:
+        payload = b.wire.inner  # the router ended the CONNECT: what flows upstream is the tunnel's content
+    elif http:
+        payload = wire.with_(transport="tls" if tls is not None and tls.mode != "plaintext" else "raw_buffer",
+                             sni=tls.sni if tls is not None else None, alpn=tls.alpn if tls is not None else (),
+                             http="http/1.1", inner=None)
+    else:
+        payload = wire
+    shared, notes = shared_filter_state(b.chain, b.hcm, b.wire, b.wire if b.hcm is not None else None)
+    next_wire, step = handoff(proxy, cluster, result.chosen.raw, target, payload, shared, notes)
+    b.step(step)
+    if next_wire is None:
+        return b.end("no_healthy_upstream", f"{step.reason}: Envoy answers HTTP 503" if http else step.reason,
+                     flags="UF", code=503 if http else None, cluster=result)
+    return HopResult(b.hop(), None, next_wire=next_wire, endpoint_ip=None, cluster=result, assumption=assumption,
+                     internal=target)
 
 
 def _client_cert(tls: TlsContext | None) -> str:

@@ -115,6 +115,13 @@ class Wire:
     method: str = "GET"
     headers: tuple[tuple[str, str], ...] = ()  # other request headers, lower-case names
     client_cert: str = ""  # TLS only: "" (none) | presented (untrusted) | validated (trusted) | offered (not known)
+    # HBONE: the connection carries an HTTP/2 CONNECT (method, authority above) whose stream is this connection
+    inner: Wire | None = None
+    # filter state objects the connection arrived with (shared by the connection that opened it, as Envoy's
+    # internal listeners receive them)
+    filter_state: tuple[tuple[str, str], ...] = ()
+    # dynamic metadata passed through to an internal listener: (filter metadata namespace, key, value)
+    metadata: tuple[tuple[str, str, str], ...] = ()
 
     def with_(self, **changes: Any) -> Wire:
         return replace(self, **changes)

@@ -103,7 +103,7 @@ def _details(action: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"timeout": action.get("timeout", "15s (default)")}
     for key in ("retry_policy", "request_mirror_policies", "hash_policy", "idle_timeout", "max_stream_duration",
                 "prefix_rewrite", "regex_rewrite", "path_rewrite_policy", "host_rewrite_literal", "auto_host_rewrite",
-                "cors", "metadata_match", "weighted_clusters"):
+                "cors", "metadata_match", "weighted_clusters", "upgrade_configs"):
         # metadata_match (also a weighted entry's): the subset load balancer's criteria (engine/subset.py)
         if key in action:
             out[key] = action[key]

@@ -110,6 +110,8 @@ def describe_socket(socket: dict[str, Any] | None, name: str = "transport_socket
     socket_name = str(socket.get("name", ""))
     typed = socket.get("typed_config") or {}
     type_url = str(typed.get("@type", ""))
+    if type_url.endswith("InternalUpstreamTransport"):  # to an internal listener: what it wraps is the socket
+        return describe_socket(typed.get("transport_socket"), name)
     if socket_name not in TLS_SOCKETS and not type_url.endswith("UpstreamTlsContext"):
         if socket_name.endswith("raw_buffer") or type_url.endswith("RawBuffer"):
             return TlsContext(mode="plaintext", socket_name=name)

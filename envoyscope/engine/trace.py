@@ -136,8 +136,9 @@ def pick_start(dumps: list[ConfigDump], wanted: str | None) -> ConfigDump:
     sidecars = [d for d in dumps if d.identity.proxy_type == "sidecar"]
     if len(sidecars) == 1:
         return sidecars[0]
-    if len(dumps) == 1:
-        return dumps[0]
+    envoys = [d for d in dumps if d.ztunnel is None] or dumps  # a ztunnel's config starts a trace when asked to
+    if len(envoys) == 1:
+        return envoys[0]
     known = ", ".join(d.identity.name for d in dumps)
     raise TraceError(f"several proxies could start this request; pick one with --from ({known})")
 
@@ -261,15 +262,37 @@ def _service_port(request: TraceRequest, start: ConfigDump, dst_ip: str) -> tupl
     return map_service_port(start, request.port, request.host)
 
 
+def _ztunnel_vip(zt_dump: ConfigDump, host: str) -> tuple[str, str] | None:
+    """A service's VIP from ztunnel's service table, as the mesh's DNS would answer."""
+    assert zt_dump.ztunnel is not None
+    service = zt_dump.ztunnel.service_by_host(host)
+    if service is None or not service.vips:
+        return None
+    return service.vips[0], (f"{service.vips[0]}: the VIP of service {service.hostname} in "
+                             f"{zt_dump.identity.name}'s config")
+
+
 def trace(request: TraceRequest, dumps: list[ConfigDump], *, proxy_ips: dict[str, str] | None = None) -> Trace:
     """Follow ``request`` from its first proxy until it leaves the proxies given, or fails."""
+    from envoyscope.engine import hbone
     from envoyscope.engine import hop as hop_engine  # hop builds Hop and Outcome objects of this module
 
     start = pick_start(dumps, request.from_proxy)
     assumptions = list(request.assumed)  # what the request's description left unsaid
+    # a waypoint is reached over HBONE for the services and pods it serves; its own IP is an ordinary destination
+    waypoint = hbone.is_waypoint(start) and request.ip not in start.identity.instance_ips
+    zt_dump = start if start.ztunnel else next((d for d in dumps if d.ztunnel is not None), None) if waypoint else None
+    vip = hbone.waypoint_vip(start, request.host, request.port) if waypoint and not request.ip else None
+    zt_vip = _ztunnel_vip(zt_dump, request.host) if zt_dump is not None and not request.ip else None
     if request.ip:
         dst_ip = request.ip
-    elif start.identity.proxy_type != "sidecar" and start.identity.instance_ips:
+    elif zt_vip is not None:
+        dst_ip = zt_vip[0]
+        assumptions.append(f"destination IP {zt_vip[1]}")
+    elif vip is not None:
+        dst_ip = vip[0]
+        assumptions.append(f"destination IP {vip[1]}")
+    elif start.identity.proxy_type != "sidecar" and start.identity.instance_ips and not waypoint:
         dst_ip = start.identity.instance_ips[0]
         assumptions.append(f"destination IP {dst_ip}: the connection arrives at the gateway pod "
                            f"{start.identity.name} itself")
@@ -280,18 +303,33 @@ def trace(request: TraceRequest, dumps: list[ConfigDump], *, proxy_ips: dict[str
     if why_src:
         assumptions.append(why_src)
     wire = first_wire(request, dst_ip, src_ip)
-    mapped = _service_port(request, start, dst_ip)
+    mapped = None if waypoint else _service_port(request, start, dst_ip)
     if mapped is not None:
         wire = wire.with_(dst_port=mapped[0])
         assumptions.append(mapped[1])
+    entry = "outbound" if start.identity.proxy_type == "sidecar" else "direct"
     by_ip = proxies_by_ip(dumps, proxy_ips)
     hops: list[Hop] = []
     proxy = start
-    entry = "outbound" if start.identity.proxy_type == "sidecar" else "direct"
-    seen: set[tuple[str, str, int]] = set()
+    if zt_dump is not None:  # ztunnel decides first: which waypoint, if any, and where the HBONE goes
+        from envoyscope.engine.ztunnel import NOT_PROVEN, ztunnel_start
+
+        assumptions.append(f"hop 1 is {zt_dump.identity.name}'s decision, {NOT_PROVEN}")
+        first, ended, peer, hbone_in = ztunnel_start(request, zt_dump, dst_ip, src_ip, by_ip)
+        hops.append(first)
+        if ended is not None or peer is None or hbone_in is None:
+            return Trace(request=request, hops=tuple(hops), outcome=ended or Outcome("unsupported", "no peer"),
+                         assumptions=tuple(assumptions))
+        proxy, wire, entry = peer, hbone_in, "direct"
+    elif waypoint:
+        wire, entry, how = hbone.waypoint_start(request, start, dst_ip, src_ip)
+        assumptions.append(how)
+    seen: set[tuple[str, ...]] = set()
     outcome = Outcome("loop", f"more than {MAX_HOPS} hops")
     for _ in range(MAX_HOPS):
-        key = (proxy.identity.name, wire.dst_ip, wire.dst_port)
+        key: tuple[str, ...] = (proxy.identity.name, wire.dst_ip, str(wire.dst_port))
+        if entry.startswith("internal:"):  # each internal listener may see the same destination once
+            key = (*key, entry)
         if key in seen:
             outcome = Outcome("loop", f"{proxy.identity.name} receives the same connection again")
             break
@@ -303,6 +341,9 @@ def trace(request: TraceRequest, dumps: list[ConfigDump], *, proxy_ips: dict[str
         if result.outcome is not None:
             outcome = result.outcome
             break
+        if result.internal is not None and result.next_wire is not None:  # same proxy, its internal listener
+            wire, entry = result.next_wire, f"internal:{result.internal}"
+            continue
         assert result.next_wire is not None and result.endpoint_ip is not None
         next_wire = result.next_wire
         next_proxy = by_ip.get(f"{result.endpoint_ip}:{next_wire.dst_port}") or by_ip.get(result.endpoint_ip)
@@ -315,7 +356,7 @@ def trace(request: TraceRequest, dumps: list[ConfigDump], *, proxy_ips: dict[str
         if next_proxy is None or (next_proxy is proxy and entry == "inbound"
                                   and (result.hop.cluster or "").startswith("inbound|")):
             # An inbound cluster's connection (from 127.0.0.6) is not intercepted again: it reaches the app.
-            outcome = hop_engine.leaves(result)
+            outcome = hbone.leaves_hbone(result) if next_wire.inner is not None else hop_engine.leaves(result)
             break
         proxy, wire = next_proxy, next_wire
         entry = "inbound" if next_proxy.identity.proxy_type == "sidecar" else "direct"

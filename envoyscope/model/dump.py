@@ -13,6 +13,7 @@ from typing import Any
 
 from envoyscope.model.clusters_status import ClustersStatus
 from envoyscope.model.identity import Identity
+from envoyscope.model.ztunnel import ZtunnelConfig
 
 KINDS = ("listener", "cluster", "route_config", "scoped_route", "endpoint", "secret", "ecds")
 # States in which Envoy uses a resource; warming, draining and rejected ones are held but serve nothing.
@@ -106,6 +107,7 @@ class ConfigDump:
     # Set by the Kubernetes source: the ports of the Services that select the pod (a gateway's Service port 80 →
     # targetPort 8080). Empty for files and admin URLs: no dump holds them.
     service_ports: tuple[ServicePort, ...] = ()
+    ztunnel: ZtunnelConfig | None = None  # a ztunnel's own dump (Istio ambient), not an Envoy's: no resources
 
     def __post_init__(self) -> None:
         for kind in KINDS:

@@ -13,7 +13,7 @@ from envoyscope.errors import DumpFormatError
 from envoyscope.model.clusters_status import ClustersStatus, clusters_status_from_json
 from envoyscope.model.deprecated import has_deprecated, upgrade_deprecated
 from envoyscope.model.dump import UNREAD, ConfigDump, Resource
-from envoyscope.model.identity import identity_from_bootstrap, identity_without_bootstrap
+from envoyscope.model.identity import Identity, identity_from_bootstrap, identity_without_bootstrap
 from envoyscope.model.normalize import has_camel_keys, normalize_resource, snake, to_snake_case, upgrade_v2
 from envoyscope.model.shape import describe as _describe
 from envoyscope.model.shape import shape_problem
@@ -304,6 +304,14 @@ def _list_kind(first: Doc) -> str | None:
 
 def parse_document(doc: Any, source: str) -> ConfigDump:
     """Build a ConfigDump from any accepted JSON form; raise DumpFormatError naming the JSON path."""
+    from envoyscope.model.ztunnel import is_ztunnel_document, parse_ztunnel
+
+    if is_ztunnel_document(doc):
+        stem = source.replace("\\", "/").rsplit("/", 1)[-1].split(".", 1)[0] or "ztunnel"
+        return ConfigDump(source=source, identity=Identity(proxy_type="ztunnel", pod=stem),
+                          ztunnel=parse_ztunnel(doc, source), sections=frozenset({"ztunnel"}),
+                          notes=("a ztunnel's config, not an Envoy's: `envoyscope ztunnel` summarises it, and a "
+                                 "trace from a waypoint starts with its decision",))
     builder = _Builder(source)
     if isinstance(doc, list):
         _parse_list(builder, doc)

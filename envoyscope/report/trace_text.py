@@ -32,7 +32,12 @@ def received(hop: Hop) -> str:
         parts.append(f"TLS sni={wire.sni or '-'}" + (f" alpn={','.join(wire.alpn)}" if wire.alpn else ""))
     else:
         parts.append("plaintext")
-    if wire.http and wire.transport != "tls":
+    if wire.inner is not None:  # HBONE: an HTTP/2 CONNECT whose stream is another connection
+        inner = wire.inner
+        what = (f"{inner.method} {inner.path} Host: {inner.authority}" if inner.http and inner.transport != "tls"
+                else "TLS" if inner.transport == "tls" else "TCP bytes")
+        parts.append(f"HBONE: HTTP/2 {wire.method} {wire.authority} carrying {what}")
+    elif wire.http and wire.transport != "tls":
         parts.append(f"{wire.method} {wire.path} Host: {wire.authority}")
     elif wire.http:
         parts.append(f"HTTP inside: {wire.method} {wire.path} Host: {wire.authority}")

@@ -28,6 +28,7 @@ from envoyscope.errors import AdminError
 from envoyscope.model.dump import ConfigDump
 from envoyscope.model.identity import identity_from_bootstrap
 from envoyscope.model.parse import parse_document
+from envoyscope.model.ztunnel import is_ztunnel_document
 
 MAX_BYTES = 512 * 1024 * 1024  # a 9,000-cluster dump is ~60 MB; this leaves room and stops runaway answers
 CAPTURE_PATHS = {
@@ -200,6 +201,8 @@ class AdminClient:
             except ValueError as exc:
                 raise AdminError(f"{self.label}{fetched.path}: the answer is not JSON — not an Envoy admin endpoint?"
                                  ) from exc
+            if is_ztunnel_document(doc):  # a ztunnel's admin (Istio ambient): its own dump, no /clusters
+                return _ztunnel_live(parse_document(doc, self.label), fetched.body, captured_at)
             if not isinstance(doc, dict) or "configs" not in doc:
                 raise AdminError(f"{self.label}/config_dump: answered, but not like Envoy (no `configs`)")
             parsed = parse_document(doc, self.label)
@@ -210,6 +213,12 @@ class AdminClient:
         if clusters:  # an Envoy with no cluster at all answers {}
             dump = merge_status(dump, parse_document(clusters, f"{self.label}/clusters"))
         return with_server_info(dump, self.server_info())
+
+
+def _ztunnel_live(parsed: ConfigDump, body: bytes, captured_at: str) -> LiveDump:
+    fields = {f.name: getattr(parsed, f.name) for f in dataclasses.fields(ConfigDump) if f.name != "_index"}
+    fields.update(sha256=hashlib.sha256(body).hexdigest(), captured_at=captured_at)
+    return LiveDump(**fields)
 
 
 def load_admin(url: str, *, timeout: float = 15.0, transport: httpx.BaseTransport | None = None,

@@ -128,6 +128,8 @@ def classify(pod: dict[str, Any]) -> str | None:
     labels = (pod.get("metadata") or {}).get("labels") or {}
     containers = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or ()]
     istio = labels.get("istio", "")
+    if labels.get("app") == "ztunnel":  # Istio's ambient node proxy: not Envoy, but its admin has /config_dump
+        return "ztunnel"
     if istio in ("ingressgateway", "egressgateway"):
         return istio
     gateway_name = labels.get("gateway.networking.k8s.io/gateway-name", "")

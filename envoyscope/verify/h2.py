@@ -35,6 +35,11 @@ def frame(kind: int, flags: int, stream: int, payload: bytes) -> bytes:
     return len(payload).to_bytes(3, "big") + bytes([kind, flags]) + stream.to_bytes(4, "big") + payload
 
 
+def header_block(pairs: list[tuple[str, str]]) -> bytes:
+    """An HPACK block of literal fields (pseudo-headers first, as given)."""
+    return b"".join(_literal(n, v) for n, v in pairs)
+
+
 def request(method: str, scheme: str, authority: str, path: str, headers: list[tuple[str, str]]) -> bytes:
     """Preface, an empty SETTINGS, and stream 1's HEADERS (END_STREAM | END_HEADERS)."""
     block = b"".join(_literal(n, v) for n, v in [(":method", method), (":scheme", scheme),

@@ -58,8 +58,27 @@ def regenerate(scenario: Scenario, root: Path = ROOT) -> None:
                                                     sort_keys=False, width=110, allow_unicode=True))
 
 
+def regenerate_ambient(root: Path = ROOT) -> None:
+    """sample_dumps/ambient-waypoint/: the waypoint captured from Envoy (tests/lab/ambient.py)."""
+    from tests.lab.ambient import capture as capture_waypoint
+
+    folder = root / "ambient-waypoint"
+    folder.mkdir(parents=True, exist_ok=True)
+    for who, stem in (("waypoint", "waypoint"), ("gateway", "ingressgateway")):
+        with tempfile.TemporaryDirectory(prefix="envoyscope-ambient-") as tmp:
+            dump, clusters = capture_waypoint(Path(tmp), who)
+        (folder / f"{stem}.config_dump.json").write_text(json.dumps(dump, indent=1) + "\n")
+        (folder / f"{stem}.clusters.json").write_text(json.dumps(clusters, indent=1) + "\n")
+    from tests.lab.ambient import ztunnel_config
+
+    (folder / "ztunnel.config_dump.json").write_text(json.dumps(ztunnel_config(), indent=1) + "\n")
+
+
 def main(argv: list[str]) -> int:
     wanted = set(argv)
+    if not wanted or "ambient-waypoint" in wanted:
+        print("ambient-waypoint: capturing the waypoint", file=sys.stderr)
+        regenerate_ambient()
     for scenario in all_scenarios():
         if wanted and scenario.name not in wanted:
             continue

@@ -46,11 +46,13 @@ def _prefix(value: Doc) -> str:
 
 
 def chains(listener: Doc) -> dict[bytes, tuple[str, Doc]]:
-    """A listener's filter chains by their canonical match, each with the label to name it by."""
+    """A listener's filter chains by their canonical match (by name under a ``filter_chain_matcher``), each with the
+    label to name it by."""
     found: dict[bytes, tuple[str, Doc]] = {}
+    by_name = "filter_chain_matcher" in listener  # its matcher picks chains by name, not by filter_chain_match
     for chain in listener.get("filter_chains") or ():
         match = chain.get("filter_chain_match") or {}
-        key = fingerprint(match)
+        key = b"name:" + str(chain["name"]).encode() if by_name and chain.get("name") else fingerprint(match)
         while key in found:  # Envoy rejects duplicate matches; keep both rather than hide one
             key += b"#"
         found[key] = (str(chain.get("name") or match_label(match)), chain)
