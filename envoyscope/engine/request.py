@@ -38,6 +38,8 @@ class TraceRequest:
     random_value: int = 0
     runtime: tuple[tuple[str, float], ...] = field(default=())
     client_cert: str = ""
+    principal: str | None = None  # --principal: the client certificate's URI SAN (a SPIFFE identity)
+    inbound: bool = False  # --inbound: the connection arrives at the first proxy's inbound (iptables → 15006)
 
     @property
     def is_tls(self) -> bool:
@@ -92,6 +94,8 @@ class TraceRequest:
             "from": self.from_proxy,
             "random_value": self.random_value,
             "client_cert": (self.client_cert or None) if self.is_tls else None,
+            **({"principal": self.principal} if self.principal else {}),
+            **({"inbound": True} if self.inbound else {}),
         }
 
 
@@ -112,6 +116,8 @@ class Wire:
     method: str = "GET"
     headers: tuple[tuple[str, str], ...] = ()  # other request headers, lower-case names
     client_cert: str = ""  # TLS only: "" (none) | presented (untrusted) | validated (trusted) | offered (not known)
+    client_sans: tuple[str, ...] = ()  # the client certificate's SANs (``scheme://…`` are URIs, the rest DNS names)
+    client_subject: str = ""  # its subject, RFC 2253 (``CN=…``)
 
     def with_(self, **changes: Any) -> Wire:
         return replace(self, **changes)
@@ -133,6 +139,7 @@ def first_wire(request: TraceRequest, dst_ip: str, src_ip: str) -> Wire:
         method=request.method,
         headers=headers,
         client_cert=request.client_cert if request.is_tls else "",
+        client_sans=(request.principal,) if request.principal and request.is_tls else (),
     )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from envoyscope.engine.destination import assume_destination_ip
 from envoyscope.engine.downstream_tls import DownstreamTls
+from envoyscope.engine.http_filters.base import FilterVerdict, Peer
 from envoyscope.engine.request import TraceRequest, Wire, first_wire, is_ip
 from envoyscope.engine.steps import Step
 from envoyscope.engine.tls import TlsContext
@@ -40,6 +41,9 @@ OUTCOME_KINDS = {
     "reset": "the connection would be reset (e.g. TLS bytes into an HTTP filter)",
     "unsupported": "a filter envoyscope does not follow; the trace stops there",
     "loop": "the trace came back to a proxy it already crossed",
+    "denied": "a policy filter (RBAC) denies it: HTTP 403 `RBAC: access denied`, or the connection is closed",
+    "unauthenticated": "jwt_authn rejects the request's token (missing, malformed, expired, wrong issuer): 401",
+    "fault_abort": "fault injection answers instead of the upstream (the abort's status, FI)",
 }
 
 
@@ -49,10 +53,17 @@ class Outcome:
     detail: str
     response_flags: str = ""
     response_code: int | None = None
+    response_code_details: str | None = None  # what Envoy logs as %RESPONSE_CODE_DETAILS%, when known
+    connection_termination_details: str | None = None  # %CONNECTION_TERMINATION_DETAILS%, when known
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "detail": self.detail, "response_flags": self.response_flags or None,
-                "response_code": self.response_code}
+        out: dict[str, Any] = {"kind": self.kind, "detail": self.detail, "response_flags": self.response_flags or None,
+                               "response_code": self.response_code}
+        if self.response_code_details is not None:
+            out["response_code_details"] = self.response_code_details
+        if self.connection_termination_details is not None:
+            out["connection_termination_details"] = self.connection_termination_details
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +80,9 @@ class Hop:
     tls: TlsContext | None = None
     downstream_tls: DownstreamTls | None = None
     steps: tuple[Step, ...] = ()
+    http_filters: tuple[FilterVerdict, ...] = ()  # the HCM's filters before the router, as evaluated
+    network_filters: tuple[FilterVerdict, ...] = ()  # the chain's filters before tcp_proxy / the HCM
+    peer: Peer | None = None  # the downstream client certificate's identity, as this proxy's filters see it
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -93,6 +107,9 @@ class Hop:
                 "path": self.wire.path if self.wire.http else None,
             },
             "steps": [step.to_json() for step in self.steps],
+            **({"network_filters": [v.to_json() for v in self.network_filters]} if self.network_filters else {}),
+            **({"http_filters": [v.to_json() for v in self.http_filters]} if self.http_filters else {}),
+            **({"peer_principal": self.peer.principal} if self.peer is not None else {}),
         }
 
 
@@ -260,6 +277,8 @@ def trace(request: TraceRequest, dumps: list[ConfigDump], *, proxy_ips: dict[str
         hops.append(result.hop)
         if result.assumption:
             assumptions.append(result.assumption)
+        for verdict in (*result.hop.network_filters, *result.hop.http_filters):
+            assumptions.extend(a for a in verdict.assumptions if a not in assumptions)
         if result.outcome is not None:
             outcome = result.outcome
             break
