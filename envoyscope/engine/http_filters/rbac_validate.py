@@ -180,8 +180,7 @@ def _principal(prin: Any, network: bool) -> None:
                 "AuthenticatedValidationError.PrincipalName", _string_matcher, matcher))
     elif "header" in prin:
         if network:
-            _factory(f"Found header({_proto_text(prin['header'])}) principal,not supported by RBAC network "
-                           "filter")
+            _factory(f"Found header({_proto_text(prin['header'])}) rule,not supported by RBAC network filter")
         _wrap("PrincipalValidationError.Header", _header, prin["header"])
     elif any(k in prin for k in ("source_ip", "direct_remote_ip", "remote_ip")):
         key = next(k for k in ("source_ip", "direct_remote_ip", "remote_ip") if k in prin)
@@ -220,7 +219,15 @@ def _rules(rules: Any, network: bool) -> None:
 
 
 def _proto_text(spec: dict[str, Any]) -> str:
-    return " ".join(f"{k}: {v!r}".replace("'", '"') for k, v in (spec or {}).items())
+    """A message as protobuf's debug text writes it on one line (``name: "x" present_match: true``)."""
+    def value(v: Any) -> str:
+        if isinstance(v, bool):
+            return str(v).lower()
+        if isinstance(v, dict):
+            return "{ " + _proto_text(v) + " }"
+        return str(v) if isinstance(v, int | float) else '"' + str(v) + '"'
+
+    return " ".join(f"{k}: {value(v)}" for k, v in (spec or {}).items())
 
 
 def rbac_problem(config: dict[str, Any], network: bool = False) -> str | None:
