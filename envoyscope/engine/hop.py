@@ -169,6 +169,8 @@ def run_hop(proxy: ConfigDump, wire: Wire, entry: str, request: TraceRequest,
         b.facts["route"] = routed.route
     if routed.kind == "reset":  # the HCM's codec cannot read the bytes (h2c into HTTP1, HTTP/1.1 into HTTP2)
         return b.end("reset", routed.detail, flags="DPE", code=routed.code)
+    if routed.kind == "cluster" and routed.cluster:
+        b.facts["cluster"] = routed.cluster  # the HCM resolves the route's cluster before the filters run
     ended = _http_filters(b, action.hcm, (routed, action.route_config), wire, request, (peer, server_name),
                           downstream, action.step.path)
     if ended is not None:

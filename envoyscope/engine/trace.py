@@ -246,10 +246,12 @@ def _peer_endpoints(dumps: list[ConfigDump], proxy: ConfigDump, wire: Wire) -> A
 
 def trace(request: TraceRequest, dumps: list[ConfigDump], *, proxy_ips: dict[str, str] | None = None) -> Trace:
     """Follow ``request`` from its first proxy until it leaves the proxies given, or fails."""
-    from envoyscope.engine import hop as hop_engine  # hop builds Hop and Outcome objects of this module
-
     start = pick_start(dumps, request.from_proxy)
-    assumptions = []
+    assumptions: list[str] = []
+    if request.inbound:
+        wire, notes = inbound_wire(request, start)
+        assumptions.extend(notes)
+        return _follow(request, dumps, start, wire, "inbound", assumptions, proxy_ips)
     if request.ip:
         dst_ip = request.ip
     elif start.identity.proxy_type != "sidecar" and start.identity.instance_ips:
@@ -261,10 +263,47 @@ def trace(request: TraceRequest, dumps: list[ConfigDump], *, proxy_ips: dict[str
         assumptions.append(f"destination IP {why}")
     src_ip = request.source_ip or (start.identity.instance_ips[0] if start.identity.instance_ips else "10.0.0.1")
     wire = first_wire(request, dst_ip, src_ip)
+    entry = "outbound" if start.identity.proxy_type == "sidecar" else "direct"
+    return _follow(request, dumps, start, wire, entry, assumptions, proxy_ips)
+
+
+def inbound_wire(request: TraceRequest, proxy: ConfigDump) -> tuple[Wire, list[str]]:
+    """``--inbound``: the connection as iptables hands it to the proxy's inbound listener (15006): to the pod's IP and
+    the pod port the Service port maps to; with ``--principal`` as Istio mutual TLS from a client sidecar whose
+    certificate carries that identity (SNI ``outbound_.PORT_._.FQDN``, Istio's ALPN), else plaintext."""
+    assumptions = []
+    if request.ip:
+        dst_ip = request.ip
+    elif proxy.identity.instance_ips:
+        dst_ip = proxy.identity.instance_ips[0]
+        assumptions.append(f"destination IP {dst_ip}: {proxy.identity.name}'s own address (--inbound)")
+    else:
+        raise TraceError(f"--inbound: {proxy.identity.name} has no instance IP in its bootstrap; give --ip")
+    port, port_why = _target_port(proxy, request.port)
+    assumptions.append(f"pod port {port_why}")
+    src_ip = request.source_ip or "10.0.0.1"
+    if not request.source_ip:
+        assumptions.append("source IP 10.0.0.1 (give --source-ip for the client's pod IP)")
+    wire = first_wire(request, dst_ip, src_ip).with_(dst_port=port)
+    if request.principal and not request.is_tls:
+        host = request.host if "." in request.host and request.host.endswith(".svc.cluster.local") else (
+            f"{request.host}.svc.cluster.local" if request.host.count(".") == 1 else request.host)
+        http = request.http_version
+        wire = wire.with_(transport="tls", sni=f"outbound_.{request.port}_._.{host}",
+                          alpn=("istio-peer-exchange", "istio-http/1.1" if http else "istio", "istio"),
+                          http="http/1.1" if http else None, client_cert="validated",
+                          client_sans=(request.principal,))
+        assumptions.append(f"Istio mutual TLS from a client sidecar whose certificate says {request.principal}")
+    return wire, assumptions
+
+
+def _follow(request: TraceRequest, dumps: list[ConfigDump], start: ConfigDump, wire: Wire, entry: str,
+            assumptions: list[str], proxy_ips: dict[str, str] | None) -> Trace:
+    from envoyscope.engine import hop as hop_engine  # hop builds Hop and Outcome objects of this module
+
     by_ip = proxies_by_ip(dumps, proxy_ips)
     hops: list[Hop] = []
     proxy = start
-    entry = "outbound" if start.identity.proxy_type == "sidecar" else "direct"
     seen: set[tuple[str, str, int]] = set()
     outcome = Outcome("loop", f"more than {MAX_HOPS} hops")
     for _ in range(MAX_HOPS):
