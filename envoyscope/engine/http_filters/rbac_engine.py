@@ -386,13 +386,17 @@ def _describe_header(spec: dict[str, Any]) -> str:
     return f"{invert}{name} present"
 
 
+def _joined(items: list[str], word: str) -> str:
+    return items[0] if len(items) == 1 else f" {word} ".join(f"({i})" for i in items)
+
+
 def describe_permission(perm: dict[str, Any]) -> str:
     if "any" in perm:
         return "any request" if _flag(perm["any"]) else "nothing"
     if "and_rules" in perm:
-        return " and ".join(f"({describe_permission(r)})" for r in (perm["and_rules"] or {}).get("rules") or ())
+        return _joined([describe_permission(r) for r in (perm["and_rules"] or {}).get("rules") or ()], "and")
     if "or_rules" in perm:
-        return " or ".join(f"({describe_permission(r)})" for r in (perm["or_rules"] or {}).get("rules") or ())
+        return _joined([describe_permission(r) for r in (perm["or_rules"] or {}).get("rules") or ()], "or")
     if "not_rule" in perm:
         return f"NOT ({describe_permission(perm['not_rule'] or {})})"
     if "header" in perm:
@@ -424,9 +428,9 @@ def describe_principal(prin: dict[str, Any]) -> str:
     if "any" in prin:
         return "anyone" if _flag(prin["any"]) else "no one"
     if "and_ids" in prin:
-        return " and ".join(f"({describe_principal(p)})" for p in (prin["and_ids"] or {}).get("ids") or ())
+        return _joined([describe_principal(p) for p in (prin["and_ids"] or {}).get("ids") or ()], "and")
     if "or_ids" in prin:
-        return " or ".join(f"({describe_principal(p)})" for p in (prin["or_ids"] or {}).get("ids") or ())
+        return _joined([describe_principal(p) for p in (prin["or_ids"] or {}).get("ids") or ()], "or")
     if "not_id" in prin:
         return f"NOT ({describe_principal(prin['not_id'] or {})})"
     if "authenticated" in prin:
