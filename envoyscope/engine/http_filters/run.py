@@ -108,7 +108,7 @@ def _loop(filters: list[dict[str, Any]], ctx: FilterContext, path: str, kind: st
         else:
             verdict = _evaluate(filt, replace(ctx, dynamic_metadata=metadata), kind)
         verdicts.append(verdict)
-        steps.append(verdict.step(kind, fpath))
+        steps.append(replace(verdict.step(kind, fpath), raw=unwrap(filt)))  # the config, for reports' excerpts
         assumptions.extend(verdict.assumptions)
         metadata = _merge(metadata, verdict.metadata)
         if verdict.ends:
