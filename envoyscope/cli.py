@@ -18,6 +18,7 @@ from envoyscope.errors import EnvoyscopeError
 COMMAND_MODULES = (
     "envoyscope.cli_summary",
     "envoyscope.cli_trace",
+    "envoyscope.cli_authz",
     "envoyscope.cli_verify",
     "envoyscope.cli_egress",
     "envoyscope.cli_ztunnel",

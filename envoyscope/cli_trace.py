@@ -51,6 +51,13 @@ def register(sub: Any) -> None:
                         help="with TLS: the client presents a certificate — validated: one the listener trusts (as "
                              "between Istio sidecars); presented: one it does not (a listener that verifies fails the "
                              "handshake)")
+    parser.add_argument("--inbound", action="store_true",
+                        help="the request arrives at the proxy's inbound (iptables → 15006) from another pod, instead "
+                             "of leaving its app")
+    parser.add_argument("--principal", metavar="SPIFFE_ID",
+                        help="the client certificate's identity (spiffe://…): with --inbound the request comes over "
+                             "Istio mutual TLS from a sidecar with that identity; with https/tls the client's "
+                             "certificate SAN")
     parser.add_argument("--source-ip", help="the app's IPv4 or IPv6 address (default: the first proxy's instance IP)")
     parser.add_argument("--from", dest="from_proxy", metavar="PROXY", help="the proxy where the request starts")
     parser.add_argument("--proxy", action="append", default=[], metavar="NAME=IP",
@@ -83,7 +90,7 @@ def build_request(args: argparse.Namespace) -> Any:
     return checked_request(to=args.to, scheme=args.scheme, dst_ip=args.ip, source_ip=args.source_ip,
                            req_path=args.path, req_method=args.method, headers=headers, server_name=args.sni,
                            alpn_list=args.alpn, random_value=args.random_value, from_proxy=args.from_proxy,
-                           client_cert=args.client_cert or "")
+                           client_cert=args.client_cert or "", principal=args.principal, inbound=args.inbound)
 
 
 def jwt_header(token: str, headers: list[str]) -> str:

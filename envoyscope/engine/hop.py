@@ -13,8 +13,10 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from envoyscope.engine.cluster import ClusterResult, Endpoint, assume_endpoint, resolve_cluster
-from envoyscope.engine.downstream_tls import terminate_tls
+from envoyscope.engine.downstream_tls import DownstreamTls, terminate_tls
 from envoyscope.engine.filter_chain import select_filter_chain
+from envoyscope.engine.http_filters.base import FilterContext, FilterVerdict, Peer
+from envoyscope.engine.http_filters.run import FilterRun, downstream_remote_ip, run_http_filters, run_network_filters
 from envoyscope.engine.internal_listener import (
     handoff,
     internal_address,
@@ -23,7 +25,7 @@ from envoyscope.engine.internal_listener import (
     shared_filter_state,
 )
 from envoyscope.engine.listener import select_listener
-from envoyscope.engine.network_filters import network_action, pick_weighted
+from envoyscope.engine.network_filters import filter_kind, network_action, pick_weighted
 from envoyscope.engine.request import TraceRequest, Wire
 from envoyscope.engine.steps import Step
 from envoyscope.engine.tls import TlsContext
@@ -79,6 +81,14 @@ class _Builder:
 
         return HopResult(self.hop(), Outcome(kind, detail, flags, code), cluster=cluster)
 
+    def end_by(self, verdict: FilterVerdict, note: str = "") -> HopResult:
+        """The hop ends where a filter answered (RBAC's 403 or closed connection, a JWT 401, a fault abort)."""
+        from envoyscope.engine.trace import Outcome
+
+        return HopResult(self.hop(), Outcome(verdict.outcome or "denied", verdict.reason + note,
+                                             verdict.response_flags or "", verdict.response_code,
+                                             verdict.response_code_details, verdict.connection_termination_details))
+
 
 def run_hop(proxy: ConfigDump, wire: Wire, entry: str, request: TraceRequest,
             guess: GuessEndpoint | None = None) -> HopResult:
@@ -114,6 +124,23 @@ def run_hop(proxy: ConfigDump, wire: Wire, entry: str, request: TraceRequest,
     if failed and action.kind != "tcp_proxy":
         return b.end("tls_handshake_failed", f"filter chain {chain_label} of `{listener.name}`: {tls_step.reason}"
                      if tls_step else "the TLS handshake fails")
+    peer = client_peer(downstream, wire)
+    from envoyscope.engine.listener_filters import detect
+
+    server_name = detect(listener.raw, wire).server_name or None  # what tls_inspector read: RBAC's SNI
+    if peer is not None:
+        b.facts["peer"] = peer
+    network_run = None
+    before = _filters_before_terminal(chain)
+    if before and not failed:  # a chain whose handshake fails never reads the client's bytes
+        network_run = run_network_filters(before, FilterContext(
+            wire=wire, peer=peer, downstream_tls=downstream is not None, http=False,
+            requested_server_name=server_name), chain_path)
+        b.facts["network_filters"] = network_run.verdicts
+        for s in network_run.steps:
+            b.step(s)
+        if network_run.ending is not None and action.kind != "tcp_proxy":
+            return b.end_by(network_run.ending)
     b.step(action.step)
     if action.kind == "tcp_proxy":
         cluster = pick_weighted(action.clusters, request.random_value)
@@ -122,6 +149,12 @@ def run_hop(proxy: ConfigDump, wire: Wire, entry: str, request: TraceRequest,
             from envoyscope.engine.hbone import tunnel
 
             result = tunnel(result, action.step.raw, wire)
+        connect_time = result.outcome is not None and result.outcome.kind in CONNECT_TIME_OUTCOMES
+        if network_run is not None and network_run.ending is not None and not connect_time:
+            # tcp_proxy connects upstream on accept and reads the client's bytes once connected: only then does
+            # the network RBAC filter decide (onData), and close the connection
+            return b.end_by(network_run.ending, " (tcp_proxy had already connected upstream; the decision comes "
+                                                "with the client's first bytes)")
         if not failed or (result.outcome is not None and result.outcome.kind in CONNECT_TIME_OUTCOMES):
             return result
         # tcp_proxy connects upstream as soon as the connection is accepted; then the handshake fails
@@ -141,6 +174,9 @@ def run_hop(proxy: ConfigDump, wire: Wire, entry: str, request: TraceRequest,
                               "resets the connection")
     b.facts["route_config"] = action.route_config_name
     if action.route_config is None:
+        ended = _http_filters(b, action.hcm, None, wire, request, (peer, server_name), downstream, action.step.path)
+        if ended is not None:
+            return ended
         return b.end("no_route", f"route configuration `{action.route_config_name}` is not in this dump "
                                  "(RDS not received?): Envoy answers 404", flags="NR", code=404)
     from envoyscope.engine.route import route_request
@@ -152,6 +188,14 @@ def run_hop(proxy: ConfigDump, wire: Wire, entry: str, request: TraceRequest,
         b.facts["virtual_host"] = routed.virtual_host
     if routed.route is not None:
         b.facts["route"] = routed.route
+    if routed.kind == "reset":  # the HCM's codec cannot read the bytes (h2c into HTTP1, HTTP/1.1 into HTTP2)
+        return b.end("reset", routed.detail, flags="DPE", code=routed.code)
+    if routed.kind == "cluster" and routed.cluster:
+        b.facts["cluster"] = routed.cluster  # the HCM resolves the route's cluster before the filters run
+    ended = _http_filters(b, action.hcm, (routed, action.route_config), wire, request, (peer, server_name),
+                          downstream, action.step.path)
+    if ended is not None:
+        return ended
     if routed.kind == "no_route":
         return b.end("no_route", routed.detail, flags="NR", code=404)
     if routed.kind == "direct_response" and routed.virtual_host == "block_all":
@@ -159,8 +203,6 @@ def run_hop(proxy: ConfigDump, wire: Wire, entry: str, request: TraceRequest,
                                   f"virtual host answers HTTP {routed.code}", code=routed.code)
     if routed.kind in ("direct_response", "redirect"):
         return b.end(routed.kind, routed.detail, code=routed.code)
-    if routed.kind == "reset":  # the HCM's codec cannot read the bytes (h2c into HTTP1, HTTP/1.1 into HTTP2)
-        return b.end("reset", routed.detail, flags="DPE", code=routed.code)
     if routed.kind != "cluster" or routed.cluster is None:
         return b.end("unsupported", routed.detail)
     next_wire = wire.with_(authority=routed.authority or wire.authority, path=routed.path or wire.path,
@@ -173,6 +215,71 @@ def run_hop(proxy: ConfigDump, wire: Wire, entry: str, request: TraceRequest,
         for u in (routed.action or {}).get("upgrade_configs") or ())
     return _to_cluster(b, proxy, next_wire, routed.cluster, request, http=True, hcm=action.hcm,
                        metadata_match=route_metadata_match(routed.action, routed.cluster))
+
+
+def client_peer(downstream: DownstreamTls | None, wire: Wire) -> Peer | None:
+    """The client certificate's identity as the filters see it: only when this proxy terminates TLS, asks for a
+    client certificate (a validation context or ``require_client_certificate``) and the client presents one."""
+    if downstream is None or downstream.failure or wire.transport != "tls" or not wire.client_cert:
+        return None
+    if downstream.trusted_ca is None and not downstream.require_client_certificate:
+        return None
+    return Peer(tuple(s for s in wire.client_sans if "://" in s), tuple(s for s in wire.client_sans if "://" not in s),
+                wire.client_subject)
+
+
+def _filters_before_terminal(chain: dict[str, Any]) -> list[dict[str, Any]]:
+    """The chain's network filters before tcp_proxy / the HCM (sni_cluster is part of tcp_proxy's step)."""
+    out = []
+    for filt in chain.get("filters") or ():
+        kind = filter_kind(filt)
+        if kind in ("TcpProxy", "HttpConnectionManager"):
+            break
+        if kind != "SniCluster" and "sni_cluster" not in str(filt.get("name", "")):
+            out.append(filt)
+    return out
+
+
+def _route_timeout_ms(route: dict[str, Any] | None) -> int | None:
+    """The route's timeout (15 s when unset; ``0s`` disables it)."""
+    if route is None:
+        return None
+    value = str((route.get("route") or {}).get("timeout", "15s"))
+    try:
+        ms = int(float(value.rstrip("s")) * 1000)
+    except ValueError:
+        return None
+    return ms or None
+
+
+def _http_filters(b: _Builder, hcm: dict[str, Any] | None, routed_and_config: tuple[Any, dict[str, Any]] | None,
+                  wire: Wire, request: TraceRequest, who: tuple[Peer | None, str | None],
+                  downstream: DownstreamTls | None, path: str = "") -> HopResult | None:
+    """Run the HCM's HTTP filters (after the route is chosen, before the router); the hop's end if one answers."""
+    if not hcm or not (hcm.get("http_filters") or ()):
+        return None
+    route = vhost = config = None
+    if routed_and_config is not None:
+        routed, config = routed_and_config
+        for step in routed.steps:
+            if step.kind == "virtual_host" and isinstance(step.raw, dict):
+                vhost = step.raw
+            if step.kind == "route" and isinstance(step.raw, dict):
+                route = step.raw
+    route_md = ((route or {}).get("metadata") or {}).get("filter_metadata") or {}
+    peer, server_name = who
+    ctx = FilterContext(wire=wire, route=route, virtual_host=vhost, route_config=config, peer=peer,
+                        requested_server_name=server_name,
+                        random_value=request.random_value, route_timeout_ms=_route_timeout_ms(route),
+                        downstream_tls=downstream is not None and wire.transport == "tls",
+                        remote_ip=downstream_remote_ip(hcm, wire), filter_metadata_route=dict(route_md))
+    run: FilterRun = run_http_filters(hcm, ctx, path or "http_connection_manager")
+    b.facts["http_filters"] = run.verdicts
+    for s in run.steps:
+        b.step(s)
+    if run.ending is not None:
+        return b.end_by(run.ending)
+    return None
 
 
 def _chain_path(listener_path: str, steps: list[Step]) -> str:
@@ -272,6 +379,8 @@ def _to_cluster(b: _Builder, proxy: ConfigDump, wire: Wire, cluster_name: str, r
         # Istio mTLS presents the proxy's workload certificate, which the next sidecar or gateway trusts;
         # other TLS presents a certificate when the cluster's context has one (trust is the receiver's call).
         client_cert=_client_cert(tls) if upstream_tls else (wire.client_cert if not http else ""),
+        client_sans=_client_sans(proxy, tls) if upstream_tls else (wire.client_sans if not http else ()),
+        client_subject="" if upstream_tls or http else wire.client_subject,
     )
     return HopResult(b.hop(), None, next_wire=next_wire, endpoint_ip=result.chosen.ip or None, cluster=result,
                      assumption=assumption)
@@ -298,6 +407,16 @@ def _to_internal(b: _Builder, proxy: ConfigDump, wire: Wire, cluster: dict[str, 
                      flags="UF", code=503 if http else None, cluster=result)
     return HopResult(b.hop(), None, next_wire=next_wire, endpoint_ip=None, cluster=result, assumption=assumption,
                      internal=target)
+
+
+def _client_sans(proxy: ConfigDump, tls: TlsContext | None) -> tuple[str, ...]:
+    """Istio mTLS presents the proxy's workload certificate: its SPIFFE identity is the next hop's principal."""
+    if tls is None or tls.mode != "ISTIO_MUTUAL":
+        return ()
+    from envoyscope.engine.spiffe import workload_principal
+
+    principal, _why = workload_principal(proxy)
+    return (principal,) if principal else ()
 
 
 def _client_cert(tls: TlsContext | None) -> str:

@@ -108,8 +108,7 @@ def network_action(chain: dict[str, Any], proxy: ConfigDump, path: str, sni: str
         if kind == HCM:
             return _hcm(typed, proxy, fpath, tls, notes)
         if index < len(filters) - 1:
-            notes.append(f"{filt.get('name') or kind} runs first (not evaluated by envoyscope)")
-            continue
+            continue  # a filter before the terminal one is a step of its own (engine/http_filters/run.py)
         return NetworkAction("other", Step("network_filter", str(filt.get("name") or kind),
                                            f"terminal network filter {filt.get('name') or kind} is not one envoyscope "
                                            "follows (tcp_proxy, http_connection_manager)", fpath, raw=typed),

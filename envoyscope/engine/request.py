@@ -41,6 +41,8 @@ class TraceRequest:
     runtime: tuple[tuple[str, float], ...] = field(default=())
     client_cert: str = ""
     assumed: tuple[str, ...] = ()
+    principal: str | None = None  # --principal: the client certificate's URI SAN (a SPIFFE identity)
+    inbound: bool = False  # --inbound: the connection arrives at the first proxy's inbound (iptables → 15006)
 
     @property
     def is_tls(self) -> bool:
@@ -95,6 +97,8 @@ class TraceRequest:
             "from": self.from_proxy,
             "random_value": self.random_value,
             "client_cert": (self.client_cert or None) if self.is_tls else None,
+            **({"principal": self.principal} if self.principal else {}),
+            **({"inbound": True} if self.inbound else {}),
         }
 
 
@@ -122,6 +126,8 @@ class Wire:
     filter_state: tuple[tuple[str, str], ...] = ()
     # dynamic metadata passed through to an internal listener: (filter metadata namespace, key, value)
     metadata: tuple[tuple[str, str, str], ...] = ()
+    client_sans: tuple[str, ...] = ()  # the client certificate's SANs (``scheme://…`` are URIs, the rest DNS names)
+    client_subject: str = ""  # its subject, RFC 2253 (``CN=…``)
 
     def with_(self, **changes: Any) -> Wire:
         return replace(self, **changes)
@@ -143,6 +149,7 @@ def first_wire(request: TraceRequest, dst_ip: str, src_ip: str) -> Wire:
         method=request.method,
         headers=headers,
         client_cert=request.client_cert if request.is_tls else "",
+        client_sans=(request.principal,) if request.principal and request.is_tls else (),
     )
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from envoyscope.engine.destination import assume_destination_ip
 from envoyscope.engine.downstream_tls import DownstreamTls
+from envoyscope.engine.http_filters.base import FilterVerdict, Peer
 from envoyscope.engine.request import TraceRequest, Wire, first_wire, is_ip
 from envoyscope.engine.steps import Step
 from envoyscope.engine.tls import TlsContext
@@ -40,6 +41,9 @@ OUTCOME_KINDS = {
     "reset": "the connection would be reset (e.g. TLS bytes into an HTTP filter)",
     "unsupported": "a filter envoyscope does not follow; the trace stops there",
     "loop": "the trace came back to a proxy it already crossed",
+    "denied": "a policy filter (RBAC) denies it: HTTP 403 `RBAC: access denied`, or the connection is closed",
+    "unauthenticated": "jwt_authn rejects the request's token (missing, malformed, expired, wrong issuer): 401",
+    "fault_abort": "fault injection answers instead of the upstream (the abort's status, FI)",
 }
 
 
@@ -49,10 +53,17 @@ class Outcome:
     detail: str
     response_flags: str = ""
     response_code: int | None = None
+    response_code_details: str | None = None  # what Envoy logs as %RESPONSE_CODE_DETAILS%, when known
+    connection_termination_details: str | None = None  # %CONNECTION_TERMINATION_DETAILS%, when known
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "detail": self.detail, "response_flags": self.response_flags or None,
-                "response_code": self.response_code}
+        out: dict[str, Any] = {"kind": self.kind, "detail": self.detail, "response_flags": self.response_flags or None,
+                               "response_code": self.response_code}
+        if self.response_code_details is not None:
+            out["response_code_details"] = self.response_code_details
+        if self.connection_termination_details is not None:
+            out["connection_termination_details"] = self.connection_termination_details
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +80,9 @@ class Hop:
     tls: TlsContext | None = None
     downstream_tls: DownstreamTls | None = None
     steps: tuple[Step, ...] = ()
+    http_filters: tuple[FilterVerdict, ...] = ()  # the HCM's filters before the router, as evaluated
+    network_filters: tuple[FilterVerdict, ...] = ()  # the chain's filters before tcp_proxy / the HCM
+    peer: Peer | None = None  # the downstream client certificate's identity, as this proxy's filters see it
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -93,6 +107,9 @@ class Hop:
                 "path": self.wire.path if self.wire.http else None,
             },
             "steps": [step.to_json() for step in self.steps],
+            **({"network_filters": [v.to_json() for v in self.network_filters]} if self.network_filters else {}),
+            **({"http_filters": [v.to_json() for v in self.http_filters]} if self.http_filters else {}),
+            **({"peer_principal": self.peer.principal} if self.peer is not None else {}),
         }
 
 
@@ -275,10 +292,13 @@ def _ztunnel_vip(zt_dump: ConfigDump, host: str) -> tuple[str, str] | None:
 def trace(request: TraceRequest, dumps: list[ConfigDump], *, proxy_ips: dict[str, str] | None = None) -> Trace:
     """Follow ``request`` from its first proxy until it leaves the proxies given, or fails."""
     from envoyscope.engine import hbone
-    from envoyscope.engine import hop as hop_engine  # hop builds Hop and Outcome objects of this module
 
     start = pick_start(dumps, request.from_proxy)
     assumptions = list(request.assumed)  # what the request's description left unsaid
+    if request.inbound:
+        wire, notes = inbound_wire(request, start)
+        assumptions.extend(notes)
+        return _follow(request, dumps, start, wire, "inbound", assumptions, proxy_ips)
     # a waypoint is reached over HBONE for the services and pods it serves; its own IP is an ordinary destination
     waypoint = hbone.is_waypoint(start) and request.ip not in start.identity.instance_ips
     zt_dump = start if start.ztunnel else next((d for d in dumps if d.ztunnel is not None), None) if waypoint else None
@@ -308,14 +328,14 @@ def trace(request: TraceRequest, dumps: list[ConfigDump], *, proxy_ips: dict[str
         wire = wire.with_(dst_port=mapped[0])
         assumptions.append(mapped[1])
     entry = "outbound" if start.identity.proxy_type == "sidecar" else "direct"
-    by_ip = proxies_by_ip(dumps, proxy_ips)
     hops: list[Hop] = []
     proxy = start
     if zt_dump is not None:  # ztunnel decides first: which waypoint, if any, and where the HBONE goes
         from envoyscope.engine.ztunnel import NOT_PROVEN, ztunnel_start
 
         assumptions.append(f"hop 1 is {zt_dump.identity.name}'s decision, {NOT_PROVEN}")
-        first, ended, peer, hbone_in = ztunnel_start(request, zt_dump, dst_ip, src_ip, by_ip)
+        first, ended, peer, hbone_in = ztunnel_start(request, zt_dump, dst_ip, src_ip,
+                                                     proxies_by_ip(dumps, proxy_ips))
         hops.append(first)
         if ended is not None or peer is None or hbone_in is None:
             return Trace(request=request, hops=tuple(hops), outcome=ended or Outcome("unsupported", "no peer"),
@@ -324,6 +344,49 @@ def trace(request: TraceRequest, dumps: list[ConfigDump], *, proxy_ips: dict[str
     elif waypoint:
         wire, entry, how = hbone.waypoint_start(request, start, dst_ip, src_ip)
         assumptions.append(how)
+    return _follow(request, dumps, proxy, wire, entry, assumptions, proxy_ips, hops)
+
+
+def inbound_wire(request: TraceRequest, proxy: ConfigDump) -> tuple[Wire, list[str]]:
+    """``--inbound``: the connection as iptables hands it to the proxy's inbound listener (15006): to the pod's IP and
+    the pod port the Service port maps to; with ``--principal`` as Istio mutual TLS from a client sidecar whose
+    certificate carries that identity (SNI ``outbound_.PORT_._.FQDN``, Istio's ALPN), else plaintext."""
+    assumptions = []
+    if request.ip:
+        dst_ip = request.ip
+    elif proxy.identity.instance_ips:
+        dst_ip = proxy.identity.instance_ips[0]
+        assumptions.append(f"destination IP {dst_ip}: {proxy.identity.name}'s own address (--inbound)")
+    else:
+        raise TraceError(f"--inbound: {proxy.identity.name} has no instance IP in its bootstrap; give --ip")
+    port, port_why = _target_port(proxy, request.port)
+    assumptions.append(f"pod port {port_why}")
+    src_ip = request.source_ip or "10.0.0.1"
+    if not request.source_ip:
+        assumptions.append("source IP 10.0.0.1 (give --source-ip for the client's pod IP)")
+    wire = first_wire(request, dst_ip, src_ip).with_(dst_port=port)
+    if request.principal and not request.is_tls:
+        host = request.host if "." in request.host and request.host.endswith(".svc.cluster.local") else (
+            f"{request.host}.svc.cluster.local" if request.host.count(".") == 1 else request.host)
+        http = request.http_version
+        wire = wire.with_(transport="tls", sni=f"outbound_.{request.port}_._.{host}",
+                          alpn=("istio-peer-exchange", "istio-http/1.1" if http else "istio", "istio"),
+                          http="http/1.1" if http else None, client_cert="validated",
+                          client_sans=(request.principal,))
+        assumptions.append(f"Istio mutual TLS from a client sidecar whose certificate says {request.principal}")
+    return wire, assumptions
+
+
+def _follow(request: TraceRequest, dumps: list[ConfigDump], start: ConfigDump, wire: Wire, entry: str,
+            assumptions: list[str], proxy_ips: dict[str, str] | None, hops: list[Hop] | None = None) -> Trace:
+    """Hop after hop from ``start`` (after the ``hops`` already decided, e.g. ztunnel's), until the request
+    leaves the proxies given or an outcome ends it."""
+    from envoyscope.engine import hbone
+    from envoyscope.engine import hop as hop_engine  # hop builds Hop and Outcome objects of this module
+
+    by_ip = proxies_by_ip(dumps, proxy_ips)
+    hops = list(hops or ())
+    proxy = start
     seen: set[tuple[str, ...]] = set()
     outcome = Outcome("loop", f"more than {MAX_HOPS} hops")
     for _ in range(MAX_HOPS):
@@ -338,6 +401,8 @@ def trace(request: TraceRequest, dumps: list[ConfigDump], *, proxy_ips: dict[str
         hops.append(result.hop)
         if result.assumption:
             assumptions.append(result.assumption)
+        for verdict in (*result.hop.network_filters, *result.hop.http_filters):
+            assumptions.extend(a for a in verdict.assumptions if a not in assumptions)
         if result.outcome is not None:
             outcome = result.outcome
             break

@@ -336,8 +336,8 @@ def plaintext_assumption(port: int, scheme_flag: str = "--scheme") -> str | None
 def checked_request(*, to: str, scheme: str | None = "http", dst_ip: str | None = None, source_ip: str | None = None,
                     req_path: str = "/", req_method: str = "GET", headers: Iterable[str] = (),
                     server_name: str | None = None, alpn_list: str = "", random_value: int = 0,
-                    from_proxy: str | None = None, client_cert: str = "",
-                    flags: Mapping[str, str] = CLI_FLAGS) -> TraceRequest:
+                    from_proxy: str | None = None, client_cert: str = "", principal: str | None = None,
+                    inbound: bool = False, flags: Mapping[str, str] = CLI_FLAGS) -> TraceRequest:
     """The `TraceRequest` the CLI's ``trace`` flags or the TUI's form describe, every value checked;
     ``flags`` names each field as the user knows it (the CLI's flags by default, the form's labels in the TUI)."""
     from envoyscope.engine.request import TraceRequest
@@ -367,6 +367,8 @@ def checked_request(*, to: str, scheme: str | None = "http", dst_ip: str | None 
         source_ip=ip(source_ip, flags["--source-ip"]) if source_ip is not None else None,
         from_proxy=from_proxy,
         random_value=non_negative(random_value, flags["--random-value"]),
-        client_cert=client_cert,
+        client_cert=client_cert or ("validated" if principal and scheme in ("https", "tls") else ""),
+        principal=principal or None,
+        inbound=inbound,
         assumed=(said,) if said else (),
     )

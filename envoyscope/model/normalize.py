@@ -31,6 +31,8 @@ _OPAQUE = frozenset(
         "json_format",
     }
 )
+# Maps whose keys are names (RBAC policy names) and whose values are messages: keys kept, values converted.
+_NAMED_MAPS = frozenset({"policies"})
 # Struct fields that only are Structs under a given parent list: transport_socket_matches[].match.
 _OPAQUE_UNDER = {"transport_socket_matches": frozenset({"match"})}
 # Fields holding a Metadata message when they hold filter_metadata, a Struct otherwise (node.metadata).
@@ -82,6 +84,8 @@ def to_snake_case(value: Any, opaque: frozenset[str] = frozenset()) -> Any:
         )
         if name in _OPAQUE or name in opaque or (typed_struct and name == "value") or struct_metadata:
             out[name] = child
+        elif name in _NAMED_MAPS and isinstance(child, dict):
+            out[name] = {k: to_snake_case(v) for k, v in child.items()}
         else:
             out[name] = to_snake_case(child, _OPAQUE_UNDER.get(name, frozenset()))
     return out

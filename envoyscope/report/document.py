@@ -23,7 +23,7 @@ from envoyscope.model.dump import ConfigDump
 
 GOOD = {"external", "mesh_internal"}
 NOTICE = {"passthrough", "direct_response", "redirect", "endpoints_unknown", "unsupported"}
-EXCERPT_STEPS = ("filter_chain", "network_filter", "route", "route_action", "cluster", "endpoint")
+EXCERPT_STEPS = ("filter_chain", "network_filter", "route", "route_action", "http_filter", "cluster", "endpoint")
 
 
 def verdict(trace: Trace) -> tuple[str, str]:
@@ -178,9 +178,21 @@ def build_document(trace: Trace, dumps: list[ConfigDump], argv: list[str], now: 
         "assumptions": list(trace.assumptions),
         "path": diagram_path(trace),
         "hops": hops,
-        "outcome": {**outcome.to_json(), "meaning": OUTCOME_KINDS.get(outcome.kind, "")},
+        "outcome": {**outcome.to_json(), "meaning": OUTCOME_KINDS.get(outcome.kind, ""),
+                    "decided_by": decided_by(trace)},
         "provenance": _provenance(dumps, argv, now, mtime or _file_mtime),
     }
+
+
+def decided_by(trace: Trace) -> dict[str, Any] | None:
+    """The filter that answered the request (an RBAC denial, a JWT rejection, a fault abort), with its rule."""
+    for hop in reversed(trace.hops):
+        for verdict in (*hop.network_filters, *hop.http_filters):
+            if verdict.ends:
+                return {"proxy": hop.proxy, "filter": verdict.name, "type": verdict.type, "verdict": verdict.verdict,
+                        "policy": verdict.policy, "details": verdict.response_code_details
+                        or verdict.connection_termination_details}
+    return None
 
 
 def diagram_path(trace: Trace) -> dict[str, Any]:

@@ -81,6 +81,11 @@ def render_html(doc: dict[str, Any]) -> str:
                        f"<pre>{escape(ex['yaml'])}</pre></details>")
     o = doc["outcome"]
     out += ["<h2>Outcome</h2>", f"<p><code>{_e(o['kind'])}</code> — {_e(o['meaning'])}</p><p>{_e(o['detail'])}</p>"]
+    by = o.get("decided_by")
+    if by:
+        rule = f", policy <code>{_e(by['policy'])}</code>" if by.get("policy") else " (no policy matched)"
+        out.append(f"<p>Decided by filter <code>{_e(by['filter'])}</code> ({_e(by['type'])}) on {_e(by['proxy'])}"
+                   f"{rule}: Envoy logs <code>{_e(by['details'] or '')}</code>.</p>")
     if doc.get("compare"):
         from envoyscope.report.compare_section import html_parts
 

@@ -114,6 +114,11 @@ def render_markdown(doc: dict[str, Any]) -> str:
         out.append("")
     outcome = doc["outcome"]
     out += ["## Outcome", "", f"`{outcome['kind']}` — {outcome['meaning']}", "", outcome["detail"], ""]
+    by = outcome.get("decided_by")
+    if by:
+        rule = f", policy `{by['policy']}`" if by.get("policy") else " (no policy matched)"
+        out += [f"Decided by filter `{by['filter']}` ({by['type']}) on {by['proxy']}{rule}: Envoy logs "
+                f"`{by['details']}`.", ""]
     if doc.get("compare"):
         from envoyscope.report.compare_section import markdown_lines
 

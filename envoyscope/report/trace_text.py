@@ -9,7 +9,7 @@ from rich.tree import Tree
 from envoyscope.engine.trace import Hop, Trace
 
 BAD = {"no_listener", "no_filter_chain", "no_route", "unknown_cluster", "no_healthy_upstream", "blackhole", "reset",
-       "loop"}
+       "loop", "denied", "unauthenticated", "fault_abort"}
 NOTE_STEPS = {"listener_filters"}  # steps that report what Envoy saw rather than choose something
 STYLE = {"external": "green", "mesh_internal": "green", "passthrough": "yellow", "direct_response": "cyan",
          "redirect": "cyan", "unsupported": "yellow"}
@@ -21,7 +21,8 @@ def outcome_head(trace: Trace) -> tuple[str, str]:
     style = "red" if outcome.kind in BAD else STYLE.get(outcome.kind, "white")
     code = f" HTTP {outcome.response_code}" if outcome.response_code else ""
     flags = f" [{outcome.response_flags}]" if outcome.response_flags else ""
-    return f"{outcome.kind}{code}{flags}", style
+    details = outcome.response_code_details or outcome.connection_termination_details
+    return f"{outcome.kind}{code}{flags}" + (f" {details}" if details else ""), style
 
 
 def received(hop: Hop) -> str:

@@ -41,6 +41,7 @@ class EnvoyscopeApp(App[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit"), Binding("slash", "filter", "Filter"), Binding("t", "trace", "Trace"),
         Binding("x", "egress", "Egress"), Binding("c", "changes", "Changes", show=False),
+        Binding("p", "policies", "Policies", show=False),
         Binding("e", "export", "Export"), Binding("r", "refresh", "Refresh"), Binding("question_mark", "help", "Help"),
         Binding("n", "next_namespace", "Namespace", show=False), Binding("y", "next_type", "Type", show=False),
         Binding("escape", "clear_filter", "Clear filter", show=False),
@@ -455,6 +456,15 @@ class EnvoyscopeApp(App[None]):
             self.notify("nothing loaded to audit", severity="warning")
             return
         self.push_screen(EgressScreen(dumps))
+
+    def action_policies(self) -> None:
+        """The current proxy's authorization policies (its RBAC filters)."""
+        from envoyscope.tui.policies_view import PoliciesScreen
+
+        if self.dump is None:
+            self.notify("no proxy selected", severity="warning")
+            return
+        self.push_screen(PoliciesScreen(self.dump))
 
     def trace_request(self, request: Any, form: TraceForm) -> None:
         """Trace from the current proxy (reading gateways first when the proxies are a cluster's pods)."""

@@ -25,6 +25,7 @@ HELP = """# envoyscope
 | `t` | trace a request through the proxies loaded (the form remembers the last one) |
 | "from", in the form | the proxy the trace starts at (as `--from`: any part of a name); hosts complete from it first |
 | `x` | the egress audit: every way out of the mesh from these proxies; Enter on a row opens its trace |
+| `p` | the current proxy's authorization policies (RBAC filters) in the order Envoy tries them, each in words |
 | `e` | export the last trace as a report: Markdown, HTML or JSON by the file's extension |
 | `r` | read the sources again and say what changed |
 | `c` | after a refresh: every change (as `envoyscope diff`), and the last trace re-run, where it now parts |

@@ -48,6 +48,8 @@ def envoy_outcome(d: Decision, terminates_tls: bool = False) -> str:
     flags = set(d.response_flags.split(",")) - {""}
     if d.listener is None:
         return "no_listener"
+    if d.details.startswith("rbac_access_denied"):  # an RBAC filter answered (the route's cluster is still logged)
+        return "denied"
     if d.cluster in SPECIAL:
         return SPECIAL[d.cluster]
     if "NR" in flags and not d.http:

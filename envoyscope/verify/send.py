@@ -86,8 +86,9 @@ def _drain(sock: Any, mode: str) -> None:
 _STRANGER: list[Any] = []  # a CA no replay trusts: for a client certificate that is presented but not validated
 
 
-def _client_cert(replay: Replay, kind: str) -> tuple[str, str]:
-    """A client certificate signed by the replay's CA (``validated``) or by a CA nobody trusts (``presented``)."""
+def _client_cert(replay: Replay, kind: str, sans: tuple[str, ...] = ()) -> tuple[str, str]:
+    """A client certificate signed by the replay's CA (``validated``) or by a CA nobody trusts (``presented``),
+    with the SANs the trace says the client's certificate has (the identity RBAC policies match)."""
     assert replay.form is not None and replay.form.ca is not None
     ca = replay.form.ca
     if kind != "validated":
@@ -96,7 +97,7 @@ def _client_cert(replay: Replay, kind: str) -> tuple[str, str]:
         if not _STRANGER:
             _STRANGER.append(TestCA())
         ca = _STRANGER[0]
-    cert, key = ca.leaf(("spiffe://cluster.local/ns/default/sa/envoyscope-verify",))
+    cert, key = ca.leaf(sans or ("spiffe://cluster.local/ns/default/sa/envoyscope-verify",))
     folder = Path(tempfile.mkdtemp(prefix="client-", dir=replay.workdir))
     (folder / "cert.pem").write_text(cert)
     (folder / "key.pem").write_text(key)
@@ -119,7 +120,7 @@ def send(replay: Replay, entry: str, wire: Wire, payload_http: bool, timeout: fl
             if wire.alpn:
                 ctx.set_alpn_protocols(list(wire.alpn))
             if wire.client_cert:
-                ctx.load_cert_chain(*_client_cert(replay, wire.client_cert))
+                ctx.load_cert_chain(*_client_cert(replay, wire.client_cert, wire.client_sans))
             with contextlib.suppress(OSError, ssl.SSLError), ctx.wrap_socket(
                     sock, server_hostname=wire.sni or None) as tls:
                 tls.settimeout(timeout)

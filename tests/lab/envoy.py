@@ -38,11 +38,19 @@ def require_envoy() -> str:
     return binary
 
 
+_GIVEN: set[int] = set()  # ports handed out in this process: the OS may offer a just-released one again
+
+
 def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port free on 127.0.0.1 right now, never one this process was given before (several listeners of one
+    Envoy would otherwise get the same port: "duplicate address")."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        if port not in _GIVEN:
+            _GIVEN.add(port)
+            return port
 
 
 def write_yaml_or_json(path: Path, doc: Any) -> Path:

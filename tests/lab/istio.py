@@ -297,3 +297,28 @@ def inbound_cluster(port: int) -> dict[str, Any]:
             "lb_policy": "CLUSTER_PROVIDED", "upstream_bind_config": {"source_address": {
                 "address": "127.0.0.6", "port_value": 0}},
             "metadata": {"filter_metadata": {"istio": {"services": []}}}}
+
+
+def rbac_filter(action: str, policies: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """An AuthorizationPolicy as istiod writes it into the inbound HCM: ``envoy.filters.http.rbac`` with one RBAC
+    policy per rule, named ``ns[NS]-policy[NAME]-rule[N]``."""
+    return {"name": "envoy.filters.http.rbac", "typed_config": {
+        "@type": T + "envoy.extensions.filters.http.rbac.v3.RBAC",
+        "rules": {"action": action, "policies": policies},
+        "shadow_rules_stat_prefix": "istio_dry_run_allow_" if action == "ALLOW" else "istio_dry_run_deny_"}}
+
+
+def rbac_rule(methods: list[str] | None = None, principals: list[str] | None = None,
+              paths: list[str] | None = None) -> dict[str, Any]:
+    """One AuthorizationPolicy rule as istiod translates it: and_rules of or_rules, and_ids of or_ids."""
+    rules: list[dict[str, Any]] = []
+    if methods:
+        rules.append({"or_rules": {"rules": [{"header": {"name": ":method", "string_match": {"exact": m}}}
+                                             for m in methods]}})
+    if paths:
+        rules.append({"or_rules": {"rules": [{"url_path": {"path": {"prefix": p}}} for p in paths]}})
+    ids: list[dict[str, Any]] = []
+    if principals:
+        ids.append({"or_ids": {"ids": [{"authenticated": {"principal_name": {"exact": p}}} for p in principals]}})
+    return {"permissions": [{"and_rules": {"rules": rules or [{"any": True}]}}],
+            "principals": [{"and_ids": {"ids": ids or [{"any": True}]}}]}

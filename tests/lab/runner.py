@@ -37,7 +37,8 @@ FIELDS = {"listener": "", "chain": "%FILTER_CHAIN_NAME%", "route": "%ROUTE_NAME%
           "upstream": "%UPSTREAM_HOST%", "flags": "%RESPONSE_FLAGS%", "code": "%RESPONSE_CODE%",
           "case": "%REQ(X-CASE)%", "direct": "%DOWNSTREAM_DIRECT_REMOTE_ADDRESS%", "start": "%START_TIME(%s.%6f)%",
           "sni_in": "%REQUESTED_SERVER_NAME%", "peer_in": "%DOWNSTREAM_PEER_URI_SAN%",
-          "tls_in": "%DOWNSTREAM_TLS_VERSION%", "upstream_tls": "%UPSTREAM_TLS_VERSION%"}
+          "tls_in": "%DOWNSTREAM_TLS_VERSION%", "upstream_tls": "%UPSTREAM_TLS_VERSION%",
+          "details": "%RESPONSE_CODE_DETAILS%"}
 # No command operator names the virtual host (Envoy 1.40 has none): the replay form gives every virtual host a
 # response header with its name, per proxy, and the access log reads it back.
 VHOST_HEADER = "x-envoyscope-vhost-{}"
@@ -472,6 +473,8 @@ class ScenarioLab:
                "route": clean(line.get("route")), "cluster": clean(line.get("cluster")), "upstream_host": upstream,
                "response_flags": clean(line.get("flags")),
                "response_code": int(code) if code and code != "0" else None}
+        if str(line.get("details") or "").startswith("rbac_access_denied"):  # an RBAC filter answered
+            out["response_code_details"] = line["details"]
         if clean(line.get("tls_in")):  # the connection this proxy received was TLS it terminated
             out["downstream_tls"] = {"sni": clean(line.get("sni_in")), "peer_uri_san": clean(line.get("peer_in"))}
         for relay in self.relays:  # what this proxy's upstream connection started with, as the relay saw it

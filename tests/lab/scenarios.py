@@ -349,10 +349,57 @@ def sni_mismatch() -> Scenario:
         ])
 
 
+def authz_deny() -> Scenario:
+    """Istio AuthorizationPolicies on httpbin (namespace web): a DENY policy on POST, and an ALLOW policy naming
+    another service account (curl) plus /health for anyone. sleep's GET matches no ALLOW rule (403,
+    ``rbac_access_denied_matched_policy[none]``), its POST the DENY rule; /health is allowed."""
+    side = sleep_sidecar()
+    inbound = I.virtual_inbound([80])
+    for chain in inbound["filter_chains"][1:]:
+        filters = chain["filters"][0]["typed_config"]["http_filters"]
+        filters[0:0] = [
+            I.rbac_filter("DENY", {"ns[web]-policy[deny-post]-rule[0]": I.rbac_rule(methods=["POST"])}),
+            I.rbac_filter("ALLOW", {
+                "ns[web]-policy[allow-curl]-rule[0]": I.rbac_rule(principals=[I.spiffe("default", "curl")]),
+                "ns[web]-policy[allow-health]-rule[0]": I.rbac_rule(methods=["GET"], paths=["/health"])})]
+    web = Proxy("httpbin", "sidecar", "10.244.0.41", "httpbin-5b9f7c6d8-r8k2m", "web",
+                {"app": "httpbin", "security.istio.io/tlsMode": "istio"},
+                listeners=[I.virtual_outbound(True), inbound],
+                clusters=[*I.special_clusters(), I.inbound_cluster(80)],
+                routes=[I.route_config(
+                    "inbound|80||", [I.vhost("inbound|http|8000", ["*"], [I.route("default", "inbound|80||")])])],
+                secrets=["default", "ROOTCA"])
+    httpbin_cluster = I.cluster_name(8000, HTTPBIN)
+    side.listeners.append(I.http_outbound_listener(8000))
+    side.routes.append(I.route_config("8000", [I.vhost(f"{HTTPBIN}:8000", [
+        HTTPBIN, f"{HTTPBIN}:8000", "httpbin.web", "httpbin.web:8000", "10.96.50.51", "10.96.50.51:8000"],
+        [I.route("default", httpbin_cluster)])], allow_any=True))
+    httpbin_eds = I.eds_cluster(8000, HTTPBIN)
+    httpbin_eds["transport_socket_matches"] = I.auto_mtls_matches(I.istio_sni(8000, HTTPBIN),
+                                                                  [I.spiffe("web", "httpbin")])
+    side.clusters.append(httpbin_eds)
+    side.endpoints.append(I.endpoints(httpbin_cluster, [(web.ip, 80, {"app": "httpbin", "tlsMode": "istio"})]))
+    side.secrets += ["default", "ROOTCA"]
+    return Scenario(
+        "authz-deny", "AuthorizationPolicy: sleep → httpbin denied (DENY on POST, ALLOW for another service account)",
+        "013", "httpbin's inbound HCM runs Istio's DENY RBAC filter, then its ALLOW filter. sleep's identity "
+        "(spiffe://cluster.local/ns/default/sa/sleep, from its mTLS certificate) is not curl's, so a GET is denied "
+        "with rbac_access_denied_matched_policy[none]; a POST matches ns[web]-policy[deny-post]-rule[0] first; "
+        "GET /health is allowed for anyone.",
+        [side, web], [
+            {"name": "sleep GET → httpbin: no ALLOW rule names sleep", "from": "sleep", "to": f"{HTTPBIN}:8000",
+             "path": "/headers", "ip": "10.96.50.51"},
+            {"name": "sleep POST → httpbin: the DENY rule on POST", "from": "sleep", "to": f"{HTTPBIN}:8000",
+             "path": "/post", "method": "POST", "ip": "10.96.50.51"},
+            {"name": "sleep GET /health → httpbin: allowed for anyone", "from": "sleep", "to": f"{HTTPBIN}:8000",
+             "path": "/health", "ip": "10.96.50.51"},
+        ])
+
+
 def all_scenarios() -> list[Scenario]:
     return [https_passthrough(), tls_origination(), ingress_proxy(), egress_gateway_http(), tcp_mysql(),
             egress_mtls_subsets(), outbound_policy(True), outbound_policy(False), timeout(), mesh_mtls(),
-            sni_mismatch()]
+            sni_mismatch(), authz_deny()]
 
 
 def by_name(name: str) -> Scenario:

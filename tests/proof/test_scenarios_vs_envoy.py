@@ -71,6 +71,8 @@ def envoy_outcome(last: dict[str, Any]) -> set[str]:
     """The outcome kinds Envoy's decision at the last proxy allows."""
     flags = set((last.get("response_flags") or "").split(","))
     code, cluster = last.get("response_code"), last.get("cluster")
+    if str(last.get("response_code_details") or "").startswith("rbac_access_denied"):
+        return {"denied"}  # an RBAC filter answered 403 before the router
     if code is None and last.get("route") is None and cluster is None and "NR" in flags:
         return {"no_filter_chain"}  # the listener's connection log: closed without an HTTP answer
     if "NR" in flags:
@@ -143,6 +145,10 @@ def compare(scenario: dict[str, Any], result: dict[str, Any], envoy: list[dict[s
     if outcome["response_code"] is not None and last.get("response_code") != outcome["response_code"]:
         problems.append(f"outcome {outcome['kind']}: envoyscope says HTTP {outcome['response_code']}, Envoy "
                         f"answered {last.get('response_code')}")
+    ours_details = outcome.get("response_code_details")
+    if (ours_details or last.get("response_code_details")) and ours_details != last.get("response_code_details"):
+        problems.append(f"outcome {outcome['kind']}: envoyscope says {outcome.get('response_code_details')!r}, "
+                        f"Envoy logged {last.get('response_code_details')!r}")
     for flag in filter(None, (outcome["response_flags"] or "").split(",")):
         if flag not in (last.get("response_flags") or "").split(","):
             problems.append(f"outcome {outcome['kind']}: flag {flag} not in Envoy's {last.get('response_flags')}")

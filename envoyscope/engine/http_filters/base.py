@@ -53,6 +53,10 @@ class FilterContext:
     filters still run, the router answers 404 after them); `per_filter_config` reads their
     ``typed_per_filter_config`` as Envoy does (route wins over virtual host over route configuration).
     peer: the TLS client certificate's identity, None on plaintext or when no certificate is presented
+    downstream_tls: whether this proxy terminated TLS on the connection (with or without a client certificate)
+    remote_ip / direct_remote_ip: the downstream remote address after x-forwarded-for, and the TCP peer
+    filter_metadata_route: the chosen route's ``metadata.filter_metadata`` (RBAC's sourced_metadata ROUTE)
+    http: False when a network filter is evaluated (no request, no headers)
     dynamic_metadata: what earlier filters set, by filter namespace (jwt_authn's payload, Istio's ``istio_authn``)
     now: the time JWT expiry is judged at (an argument, so a trace is reproducible)
     random_value: the trace's random value for percentages (fault), as for weighted clusters
@@ -68,6 +72,12 @@ class FilterContext:
     now: datetime | None = None
     random_value: int = 0
     route_timeout_ms: int | None = None
+    downstream_tls: bool = False  # the connection is TLS that this proxy terminated (RBAC's ``authenticated``)
+    remote_ip: str | None = None  # the HCM's downstream remote address (x-forwarded-for); None: the wire's source
+    direct_remote_ip: str | None = None  # the TCP peer (before a PROXY header); None: the wire's source
+    filter_metadata_route: dict[str, Any] = field(default_factory=dict)  # the route's metadata.filter_metadata
+    http: bool = True  # False for network filters: no request headers
+    requested_server_name: str | None = None  # the SNI the listener's tls_inspector read (None: none read)
 
     def header(self, name: str) -> str | None:
         """A request header as filters see it, pseudo-headers (``:authority``, ``:path``, ``:method``) included."""
@@ -123,6 +133,7 @@ class FilterVerdict:
     changes: tuple[str, ...] = ()
     assumptions: tuple[str, ...] = ()
     delay_ms: int | None = None
+    shadow_policy: str | None = None  # the shadow rules' effective policy, when one matched
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "type": self.type, "verdict": self.verdict, "policy": self.policy,
