@@ -328,3 +328,17 @@ def test_network_ext_authz_and_wasm_plugins() -> None:
               "config": {"name": "acme-auth", "root_id": "acme"}}
     verdict = listed.EVALUATORS[listed.P + "wasm.v3.Wasm"]("acme", custom, ctx())
     assert verdict.verdict == "assumed" and "does not run the Wasm code at acme" in verdict.assumptions[0]
+
+
+def test_every_filter_type_has_one_evaluator() -> None:
+    """Two modules answering for one type would let the later silently replace the earlier (the registry merges
+    them in MODULES order): a specific evaluator (header_to_metadata's metadata) lost to a 'listed only' one."""
+    import importlib
+
+    from envoyscope.engine.http_filters.registry import MODULES
+
+    owners: dict[str, list[str]] = {}
+    for module in MODULES:
+        for kind in importlib.import_module(f"envoyscope.engine.http_filters.{module}").EVALUATORS:
+            owners.setdefault(kind, []).append(module)
+    assert {kind: mods for kind, mods in owners.items() if len(mods) > 1} == {}

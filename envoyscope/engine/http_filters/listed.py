@@ -21,7 +21,6 @@ NO_CHANGE = {
     P + "compressor.v3.Compressor": "compresses responses; it does not change the request",
     P + "decompressor.v3.Decompressor": "decompresses bodies; it does not change the request's headers or route",
     P + "grpc_web.v3.GrpcWeb": "translates gRPC-Web to gRPC; it does not reject a request",
-    P + "header_to_metadata.v3.Config": "copies headers into dynamic metadata; it does not reject a request",
     "stats.PluginConfig": "records Istio's request metrics; it does not change the request",
     "istio.envoy.config.filter.http.alpn.v2alpha1.FilterConfig":
         "sets the ALPN Istio uses towards the upstream (istio-http/1.0, istio-http/1.1, istio-h2); it does not change "
@@ -135,14 +134,6 @@ def custom_code(label: str) -> Callable[[str, dict[str, Any], FilterContext], Fi
     return evaluate
 
 
-def istio_authn(name: str, config: dict[str, Any], ctx: FilterContext) -> FilterVerdict:
-    kind = "istio.envoy.config.filter.http.authn.v2alpha1.FilterConfig"
-    return FilterVerdict(name, kind, "assumed", "Istio's authentication filter (before 1.6): it answers 401 when a "
-                                                "peer or origin authentication policy fails",
-                         assumptions=("envoyscope does not evaluate Istio's old authn policies: it goes on as if they "
-                                      "passed",))
-
-
 EVALUATORS: dict[str, Callable[[str, dict[str, Any], FilterContext], FilterVerdict]] = {
     **{kind: no_change(kind) for kind in NO_CHANGE},
     P + "local_ratelimit.v3.LocalRateLimit": local_ratelimit,
@@ -151,5 +142,4 @@ EVALUATORS: dict[str, Callable[[str, dict[str, Any], FilterContext], FilterVerdi
     P + "lua.v3.Lua": custom_code("Lua"),
     P + "wasm.v3.Wasm": custom_code("Wasm"),
     "envoy.config.filter.http.wasm.v2.Wasm": custom_code("Wasm"),
-    "istio.envoy.config.filter.http.authn.v2alpha1.FilterConfig": istio_authn,
 }
