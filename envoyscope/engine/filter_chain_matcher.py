@@ -8,10 +8,10 @@ Envoy's ``Matcher::MatchTree`` over network inputs (``envoy.extensions.matching.
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 
 from envoyscope.engine.listener_filters import Detected
+from envoyscope.engine.matchers import longest_ip_range
 
 _INPUTS = {
     "DestinationIPInput": lambda d: d.dst_ip,
@@ -78,20 +78,7 @@ def _predicate(pred: dict[str, Any], det: Detected, trail: list[str]) -> bool:
 
 
 def _ip_range_match(custom: dict[str, Any], value: str, det: Detected, trail: list[str]) -> tuple[bool, str | None]:
-    try:
-        addr = ipaddress.ip_address(value.strip("[]"))
-    except ValueError:
-        return False, None
-    best: tuple[int, dict[str, Any]] | None = None
-    for rm in custom.get("range_matchers") or ():
-        for cidr in rm.get("ranges") or ():
-            try:
-                net = ipaddress.ip_network(f"{cidr.get('address_prefix')}/{int(cidr.get('prefix_len', 0) or 0)}",
-                                           strict=False)
-            except ValueError:
-                continue
-            if addr.version == net.version and addr in net and (best is None or net.prefixlen > best[0]):
-                best = (net.prefixlen, rm)
+    best = longest_ip_range(custom.get("range_matchers"), value)
     if best is None:
         return False, None
     trail.append(f"IP range /{best[0]} contains {value}")

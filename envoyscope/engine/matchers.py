@@ -7,6 +7,7 @@ Semantics follow Envoy's ``Matchers::StringMatcherImpl``, ``HeaderUtility::match
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote_plus
@@ -229,3 +230,23 @@ def metadata_matches(spec: dict[str, Any], request: HttpRequest) -> tuple[bool, 
     ok = value_matches(spec.get("value") or {}, value) != bool(spec.get("invert"))
     where = ".".join([str(spec.get("filter", ""))] + [str(p.get("key")) for p in spec.get("path") or ()])
     return ok, "" if ok else f"dynamic metadata `{where}` is {value!r}"
+
+
+def longest_ip_range(range_matchers: Any, value: str) -> tuple[int, dict[str, Any]] | None:
+    """``xds.type.matcher.v3.IPMatcher``'s ``range_matchers``: the entry whose range holding ``value`` is the longest
+    prefix, with that prefix length; None when no range holds it (or ``value`` is not an address)."""
+    try:
+        addr = ipaddress.ip_address(value.strip("[]"))
+    except ValueError:
+        return None
+    best: tuple[int, dict[str, Any]] | None = None
+    for entry in range_matchers or ():
+        for cidr in entry.get("ranges") or ():
+            try:
+                net = ipaddress.ip_network(f"{cidr.get('address_prefix')}/{int(cidr.get('prefix_len', 0) or 0)}",
+                                           strict=False)
+            except ValueError:
+                continue
+            if addr.version == net.version and addr in net and (best is None or net.prefixlen > best[0]):
+                best = (net.prefixlen, entry)
+    return best

@@ -8,11 +8,10 @@ effective policy (``rbac_access_denied_matched_policy[NAME]``).
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 
 from envoyscope.engine.http_filters.rbac_engine import EngineResult, Facts
-from envoyscope.engine.matchers import string_match
+from envoyscope.engine.matchers import longest_ip_range, string_match
 from envoyscope.engine.steps import NearMiss
 
 
@@ -101,21 +100,8 @@ def _evaluate(matcher: dict[str, Any], facts: Facts, trail: list[str]) -> dict[s
 
 def _ip_custom(custom: dict[str, Any], value: str, facts: Facts, trail: list[str]) -> dict[str, Any] | None:
     """``xds.type.matcher.v3.IPMatcher``: the longest range containing the address wins."""
-    typed = custom.get("typed_config") or {}
-    try:
-        addr = ipaddress.ip_address(value)
-    except ValueError:
-        return None
-    best: tuple[int, dict[str, Any]] | None = None
-    for item in typed.get("range_matchers") or ():
-        for rng in item.get("ranges") or ():
-            try:
-                net = ipaddress.ip_network(f"{rng.get('address_prefix')}/{int(rng.get('prefix_len', 0) or 0)}",
-                                           strict=False)
-            except ValueError:
-                continue
-            if addr.version == net.version and addr in net and (best is None or net.prefixlen > best[0]):
-                best = (net.prefixlen, item.get("on_match") or {})
+    found = longest_ip_range((custom.get("typed_config") or {}).get("range_matchers"), value)
+    best = (found[0], found[1].get("on_match") or {}) if found else None
     trail.append(f"IP {value} {'is' if best else 'is not'} in a range")
     return _on_match(best[1], facts, trail) if best else None
 
