@@ -67,13 +67,17 @@ class EgressScreen(Screen[None]):
         self.app.call_from_thread(self.show, with_cross_findings(audits), "")
 
     def show(self, audits: list[Any], progress: str) -> None:
+        """The audits so far (``progress`` says how far: the audits of the proxies done, in order) or, with no
+        ``progress``, all of them with the findings that need every proxy."""
         from envoyscope.engine.egress.audit import hop_tls_short
 
-        self.audits = audits
         table = self.query_one(DataTable)
-        table.clear()
-        self.rows = []
-        for one in audits:
+        start = len(self.audits) if progress else 0  # while it runs, rows are added; at the end, drawn again
+        if not start:
+            table.clear()
+            self.rows = []
+        self.audits = audits
+        for one in audits[start:]:
             for row in one.destinations:
                 d = row.destination
                 table.add_row(one.proxy.split(".")[0], d.host, str(d.port), d.protocol, d.request, row.exit,

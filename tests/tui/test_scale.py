@@ -7,6 +7,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from textual.widgets import DataTable
 
 from envoyscope.sources import files
 from tests.cli.test_scale import sleep_copies
@@ -86,4 +87,6 @@ def test_the_egress_view_audits_proxy_by_proxy_and_lets_each_go(tmp_path: Path, 
             assert {e.key for e in app.entries if e.dump is not None and e.dump.loaded} == read_before
             assert any(text.startswith("auditing proxies ") and text.endswith("/42…") for text in shown), shown
             assert all(len(r.trace.hops) and not any(h.steps for h in r.trace.hops) for r in screen.rows)
+            rows = sum(len(a.destinations) for a in screen.audits)
+            assert rows and screen.query_one(DataTable).row_count == len(screen.rows) == rows
     asyncio.run(go())
