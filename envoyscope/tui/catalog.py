@@ -153,17 +153,20 @@ def reread(old: list[ProxyEntry], new: list[ProxyEntry], progress: Progress | No
 
     was_read = {e.key: e.dump for e in old if e.dump is not None and e.dump.loaded}
     again = [e for e in new if e.key in was_read and (e.dump is not None or e.fetch is not None)]
-    after, failed = [], []
+    before, after, failed = [], [], []
     for done, entry in enumerate(again):
         if progress:
             progress(done, len(again), f"{entry.source} again")
         try:
             after.append(load_entry(entry))
-        except EnvoyscopeError as exc:
+            before.append(was_read[entry.key])
+        except EnvoyscopeError as exc:  # said as such, not as a proxy gone
             failed.append(f"{entry.name}: {exc}")
+    listed = {e.key for e in new}
+    before += [dump for key, dump in was_read.items() if key not in listed]  # read, and gone now
     known = {e.key for e in old if e.dump is not None}  # known by identity (a cluster's pods: once read)
     now = {e.key for e in new if e.dump is not None}
-    return Reread(before=list(was_read.values()), after=after,
+    return Reread(before=before, after=after,
                   came=[e.name for e in new if e.dump is not None and e.key not in known],
                   went=[e.name for e in old if e.dump is not None and e.key not in now and e.key not in was_read],
                   unread=sum(1 for e in new if e.key in known and e.key not in was_read), failed=failed)
