@@ -7,6 +7,9 @@ from typing import Any
 
 # Istio's node id is type~ip~pod.namespace~namespace.svc.cluster.local; `router` is a gateway.
 PROXY_TYPES = {"sidecar": "sidecar", "router": "gateway", "waypoint": "waypoint", "ztunnel": "ztunnel"}
+# The node metadata keys an identity is made of (`identity_from_bootstrap` reads these and no others).
+NODE_METADATA_KEYS = ("NAME", "NAMESPACE", "INSTANCE_IPS", "LABELS", "ISTIO_VERSION", "ISTIO_PROXY_SHA", "MESH_ID",
+                      "CLUSTER_ID")
 
 
 @dataclass(frozen=True, slots=True)

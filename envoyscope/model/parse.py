@@ -302,6 +302,14 @@ def _list_kind(first: Doc) -> str | None:
     return None
 
 
+def identity_of_node(node: dict[str, Any], source: str) -> Identity:
+    """The identity `parse_document` gives a dump whose bootstrap holds this node: the same bootstrap section
+    parse (spellings, shape), without building the dump. Raises `DumpFormatError` as the full parse would."""
+    builder = _Builder(source)
+    builder.section({"@type": "BootstrapConfigDump", "bootstrap": {"node": node}}, "")
+    return identity_from_bootstrap(builder.bootstrap)
+
+
 def parse_document(doc: Any, source: str) -> ConfigDump:
     """Build a ConfigDump from any accepted JSON form; raise DumpFormatError naming the JSON path."""
     from envoyscope.model.ztunnel import is_ztunnel_document, parse_ztunnel

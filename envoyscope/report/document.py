@@ -136,10 +136,19 @@ def _origin(dump: ConfigDump, mtime: Callable[[Path], float]) -> dict[str, Any]:
     return {"source": dump.source, "sha256": None, "captured_at": None, "captured_at_basis": None}
 
 
-def _provenance(dumps: list[ConfigDump], argv: list[str], now: dt.datetime,
+def _provenance(dumps: list[ConfigDump], crossed: set[str], argv: list[str], now: dt.datetime,
                 mtime: Callable[[Path], float]) -> dict[str, Any]:
+    """The proxies the trace read (those it crossed, ``crossed`` by name, and those decoded to find its way), each
+    with its hash, capture time and last update, and how many others the sources held: a proxy of a folder or
+    bundle that the trace never reached was not decoded (`LazyDump`), and the report does not decode it."""
+    from envoyscope.sources.lazy import LazyDump
+
     sources = []
+    unread = 0
     for dump in dumps:
+        if isinstance(dump, LazyDump) and not dump.loaded and dump.identity.name not in crossed:
+            unread += 1
+            continue
         stamps = [r.last_updated for kind in ("listener", "cluster", "route_config", "endpoint")
                   for r in dump.of_kind(kind) if r.last_updated]
         ident = dump.identity
@@ -148,7 +157,8 @@ def _provenance(dumps: list[ConfigDump], argv: list[str], now: dt.datetime,
                         "node_id": ident.node_id, "instance_ips": list(ident.instance_ips),
                         "istio_version": ident.istio_version, "envoy_version": ident.envoy_version,
                         "last_config_update": max(stamps) if stamps else None})
-    return {"envoyscope_version": __version__, "command": argv, "generated_at": rfc3339(now), "sources": sources}
+    return {"envoyscope_version": __version__, "command": argv, "generated_at": rfc3339(now), "sources": sources,
+            "unread_proxies": unread}
 
 
 def _file_mtime(path: Path) -> float:
@@ -180,7 +190,7 @@ def build_document(trace: Trace, dumps: list[ConfigDump], argv: list[str], now: 
         "hops": hops,
         "outcome": {**outcome.to_json(), "meaning": OUTCOME_KINDS.get(outcome.kind, ""),
                     "decided_by": decided_by(trace)},
-        "provenance": _provenance(dumps, argv, now, mtime or _file_mtime),
+        "provenance": _provenance(dumps, {hop.proxy for hop in trace.hops}, argv, now, mtime or _file_mtime),
     }
 
 

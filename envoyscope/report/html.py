@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from envoyscope.report.markdown import captured, certificate_who, downstream_tls_line, source_name
+from envoyscope.report.markdown import captured, certificate_who, downstream_tls_line, source_name, unread_sentence
 from envoyscope.report.svg import render_svg
 
 CSS = """
@@ -96,6 +96,8 @@ def render_html(doc: dict[str, Any]) -> str:
             f"<code>{_e(' '.join(p['command']))}</code></p>",
             _table(["source", "proxy", "type", "Istio", "Envoy", "captured", "sha256"],
                    [[source_name(s), s["proxy"], s["proxy_type"], s["istio_version"], s["envoy_version"],
-                     captured(s), s["sha256"]] for s in p["sources"]]),
-            "</body></html>"]
+                     captured(s), s["sha256"]] for s in p["sources"]])]
+    if p["unread_proxies"]:
+        out.append(f"<p>{_e(unread_sentence(p['unread_proxies']))}</p>")
+    out.append("</body></html>")
     return "\n".join(out) + "\n"

@@ -38,6 +38,13 @@ def certificate_who(cert: dict[str, Any]) -> str:
     return f"{cert['identity']} (" + (f"subject {cert['subject']})" if cert["subject"] else "empty subject)")
 
 
+def unread_sentence(count: int) -> str:
+    """What the provenance says of the proxies the trace did not read."""
+    others = "1 other proxy" if count == 1 else f"{count} other proxies"
+    return (f"{others} of the sources {'was' if count == 1 else 'were'} not read: the trace did not reach "
+            f"{'it' if count == 1 else 'them'}.")
+
+
 def captured(src: dict[str, Any]) -> str:
     """The capture time and how it is known: ``2026-11-01T12:00:00Z (bundle manifest)``."""
     if not src["captured_at"]:
@@ -130,4 +137,6 @@ def render_markdown(doc: dict[str, Any]) -> str:
     out += [f"| {_cell(source_name(src))} | {_cell(src['proxy'])} | {_cell(src['proxy_type'])} | "
             f"{_cell(src['istio_version'])} | {_cell(src['envoy_version'])} | {_cell(captured(src))} | "
             f"{_cell(src['sha256'])} |" for src in prov["sources"]]
+    if prov["unread_proxies"]:
+        out += ["", unread_sentence(prov["unread_proxies"])]
     return "\n".join(out) + "\n"

@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Any
 from envoyscope import __version__
 from envoyscope.errors import EnvoyscopeError, InputError, SourceError
 from envoyscope.model.identity import Identity
-from envoyscope.sources.lazy import identity_from_head, identity_from_json, identity_to_json
+from envoyscope.sources.lazy import identity_from_json, identity_to_json
+from envoyscope.sources.scan import identity_from_head
 
 if TYPE_CHECKING:
     from envoyscope.model.dump import ConfigDump

@@ -46,12 +46,14 @@ def workers(items: int) -> int:
 
 
 def each_proxy(dumps: list[ConfigDump], work: Work, items: Sequence[Any],
-               progress: Callable[[int, int], None] | None = None) -> Iterator[Done]:
-    """``work(dumps, item)`` for every item, results in order (see the module's docstring)."""
+               progress: Callable[[int, int], None] | None = None, *, processes: bool = True) -> Iterator[Done]:
+    """``work(dumps, item)`` for every item, results in order (see the module's docstring). ``processes=False`` runs
+    them in this process, one at a time: the TUI's worker thread does, as forking a process that runs other
+    threads could copy a lock one of them holds."""
     lazy = [d for d in dumps if isinstance(d, LazyDump)]
     for dump in lazy:
         dump.watch(None)  # notes travel with each result instead, once, from whichever process read the proxy
-    count = workers(len(items)) if lazy and "fork" in multiprocessing.get_all_start_methods() else 1
+    count = workers(len(items)) if processes and lazy and "fork" in multiprocessing.get_all_start_methods() else 1
     if progress:
         progress(0, len(items))
     if count == 1:

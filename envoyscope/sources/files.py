@@ -24,7 +24,8 @@ from envoyscope.model.clusters_status import clusters_status_from_text, looks_li
 from envoyscope.model.dump import ConfigDump
 from envoyscope.model.identity import Identity
 from envoyscope.model.parse import parse_document
-from envoyscope.sources.lazy import LazyDump, Proxies, identity_of_file
+from envoyscope.sources.lazy import LazyDump, Proxies
+from envoyscope.sources.scan import identity_of_file
 
 _STATUS_SUFFIXES = (".clusters.json", ".clusters.txt", ".clusters", "_clusters.json", "-clusters.json")
 _DUMP_SUFFIXES = (".config_dump.json", "_config_dump.json", "-config-dump.json", ".json", ".json.gz", ".txt")
@@ -273,7 +274,7 @@ def folder_inputs(folder: Path) -> tuple[list[Path], list[str]]:
 
 
 def _head_text(name: str) -> str | None:
-    from envoyscope.sources.lazy import head_bytes
+    from envoyscope.sources.scan import head_bytes
 
     try:
         head = head_bytes(name, 8192)

@@ -1,10 +1,10 @@
 """Proxies known by who they are, read when a question reaches them: what makes a folder of hundreds cheap.
 
 A folder or bundle of several proxies opens as `LazyDump`s: each knows its identity (node id, IPs, pod, namespace,
-type, labels) from the bootstrap section alone — found by a bounded scan of the first bytes of the file
-(`identity_of_file`), or taken from a capture bundle's manifest — and decodes the whole file only when something
-asks for a resource. A trace therefore reads the proxies it crosses, and the commands that go over every proxy
-(`envoyscope.sources.every`) read one at a time and let it go.
+type, labels) from the bootstrap's node alone — found by a bounded scan of the first bytes of the file
+(`envoyscope.sources.scan`), or taken from a capture bundle's manifest — and decodes the whole file only when
+something asks for a resource. A trace therefore reads the proxies it crosses, and the commands that go over every
+proxy (`envoyscope.sources.every`) read one at a time and let it go.
 
 A `LazyDump` *is* a `ConfigDump`: every field but ``source`` and ``identity`` reads the decoded dump. A proxy whose
 file cannot be decoded keeps its error (``error``); ``readable()`` says so instead of raising, so that a trace or
@@ -14,23 +14,14 @@ a summary over many proxies leaves that one out with a note.
 from __future__ import annotations
 
 import dataclasses
-import re
 import threading
-import zlib
 from collections.abc import Callable
 from typing import Any
-
-import orjson
 
 from envoyscope.errors import EnvoyscopeError
 from envoyscope.model.dump import ConfigDump
 from envoyscope.model.identity import Identity
 
-# How much of a file the identity scan reads at most: Istio's bootstrap is 20–100 kB, and Envoy writes it first.
-SCAN_LIMIT = 4 * 1024 * 1024
-_FIRST_READ = 256 * 1024
-_BOOTSTRAP_KEY = re.compile(rb'"bootstrap"\s*:\s*\{')
-_NEXT_SECTION = re.compile(rb'"@type"\s*:\s*"type\.googleapis\.com/envoy\.admin\.v[0-9a-z]+\.[A-Za-z]+ConfigDump"')
 # every dataclass field of ConfigDump but the two a LazyDump knows up front: a field added there is delegated too
 _DELEGATED = tuple(f.name for f in dataclasses.fields(ConfigDump) if f.name not in ("source", "identity"))
 
@@ -144,67 +135,7 @@ class Proxies(list[ConfigDump]):
         self.failures: list[str] = failures or []
 
 
-# --- identity from the first bytes of a file ---
-
-def head_bytes(path: str, limit: int) -> bytes:
-    """Up to ``limit`` bytes of the start of a file, gunzipped when it is gzip (decompressing only that far)."""
-    with open(path, "rb") as handle:
-        raw = handle.read(limit)
-    if raw[:2] != b"\x1f\x8b":
-        return raw
-    return zlib.decompressobj(wbits=31).decompress(raw, limit)
-
-
-def bootstrap_slice(data: bytes) -> bytes | None:
-    """The JSON text of the bootstrap object of a ``/config_dump`` whose first section is the bootstrap (as Envoy
-    writes it): from its key to just before the next section (``…ConfigDump`` by its ``@type``), less that
-    section's closing brace and ``last_updated``. None when the bytes do not show it whole; the caller checks
-    that the slice decodes."""
-    match = _BOOTSTRAP_KEY.search(data, 0, 64 * 1024)
-    if match is None or b"BootstrapConfigDump" not in data[:match.start()]:
-        return None
-    start = match.end() - 1
-    following = _NEXT_SECTION.search(data, start)
-    if following is None:
-        return None
-    end = data.rfind(b"{", start, following.start())  # the next section's opening brace
-    text = data[start:end].rstrip().removesuffix(b",").rstrip().removesuffix(b"}").rstrip()  # its comma, our close
-    if text.endswith(b'"'):  # "last_updated": "…" after the bootstrap
-        text = text[:text.rfind(b",")].rstrip()
-    return text if text.endswith(b"}") else None
-
-
-def identity_from_head(data: bytes, source: str) -> Identity | None:
-    """The identity the bootstrap at the start of ``data`` gives, exactly as a full parse would; None if unknown."""
-    from envoyscope.model.parse import parse_document
-
-    text = bootstrap_slice(data.removeprefix(b"\xef\xbb\xbf"))
-    if text is None:
-        return None
-    try:
-        bootstrap = orjson.loads(text)
-        if not isinstance(bootstrap, dict):
-            return None
-        # Only the node says who the proxy is: reading it alone gives the same identity, sooner.
-        return parse_document({"bootstrap": {"node": bootstrap.get("node") or {}}}, source).identity
-    except (orjson.JSONDecodeError, EnvoyscopeError):
-        return None
-
-
-def identity_of_file(path: str) -> Identity | None:
-    """A dump file's identity from its first bytes (the bootstrap section), or None when a bounded scan of the
-    start cannot give it (no bootstrap first, istioctl lists, UTF-16): the caller then decodes the file."""
-    limit = _FIRST_READ
-    try:
-        while True:
-            data = head_bytes(path, limit)
-            found = identity_from_head(data, path)
-            if found is not None or len(data) < limit or limit >= SCAN_LIMIT:
-                return found
-            limit *= 4
-    except (OSError, EOFError, zlib.error):
-        return None
-
+# --- identities recorded in a file (a bundle's manifest, the identity cache) ---
 
 def identity_to_json(identity: Identity) -> dict[str, Any]:
     return {"node_id": identity.node_id, "node_cluster": identity.node_cluster, "proxy_type": identity.proxy_type,

@@ -21,7 +21,7 @@ from envoyscope.engine.refs import Node, node_of
 from envoyscope.engine.summary import SUMMARY_KINDS, Row, Table, summarize
 from envoyscope.errors import EnvoyscopeError
 from envoyscope.model.dump import ConfigDump
-from envoyscope.tui.catalog import Catalog, ProxyEntry, describe_changes, known_hosts, load_entry, server_state
+from envoyscope.tui.catalog import Catalog, ProxyEntry, Reread, known_hosts, load_entry, reread, server_state
 from envoyscope.tui.commands import Commands
 from envoyscope.tui.table import SummaryTable
 from envoyscope.tui.trace_view import TraceForm, TraceScreen
@@ -130,18 +130,16 @@ class EnvoyscopeApp(App[None]):
 
     @work(thread=True, exclusive=True, group="load")
     def load_catalog(self, refresh: bool = False) -> None:
-        before = [e.dump for e in self.entries if e.dump is not None]
-        wanted = {e.key for e in self.entries if e.dump is not None}
+        """The sources' entries; on a refresh, the proxies that had been read are read again, and only those
+        (`catalog.reread`): a folder of hundreds costs its identities and what was looked at."""
+        old = list(self.entries)
         try:
             entries = self.catalog.entries(self.progress)
-            if refresh and self.catalog.live_cluster:
-                for entry in entries:  # read again what was read before
-                    if entry.key in wanted and entry.fetch is not None:
-                        load_entry(entry)
+            again = reread(old, entries, self.progress) if refresh else None
         except EnvoyscopeError as exc:
             self.call_from_thread(self._failed, exc)
             return
-        self.call_from_thread(self._loaded, entries, before if refresh else None)
+        self.call_from_thread(self._loaded, entries, again)
 
     def _failed(self, exc: EnvoyscopeError) -> None:
         self.notify(str(exc), title=exc.title, severity="error", timeout=20)
@@ -167,20 +165,19 @@ class EnvoyscopeApp(App[None]):
         self.main.query_one("#loading").display = False
         self.main.query_one("#main").display = True
 
-    def _loaded(self, entries: list[ProxyEntry], before: list[ConfigDump] | None) -> None:
+    def _loaded(self, entries: list[ProxyEntry], again: Reread | None) -> None:
         previous = self.current.key if self.current else None
         self.entries, self.current, self.tables = entries, None, {}
         self.loading = False
         self.sub_title = self.catalog.description  # a cluster, or the samples it fell back to
         self.refresh_bindings()
         catalog_note = getattr(self.catalog, "note", None)
-        if catalog_note and before is None:
+        if catalog_note and again is None:
             self.notify(catalog_note, title="envoyscope", timeout=10)
-        if before is not None:
-            after = [e.dump for e in entries if e.dump is not None]
-            self.notify(describe_changes(before, after) + "\n(c: every change, and the last trace re-run)",
-                        title="refreshed", timeout=10)
-            self.refreshed = (before, after)
+        if again is not None:
+            self.notify(again.describe() + "\n(c: every change, and the last trace re-run)", title="refreshed",
+                        timeout=10)
+            self.refreshed = (again.before, again.after)
         self._fill_proxy_filters()
         self._show_main()
         self.fill_proxies()

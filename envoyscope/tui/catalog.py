@@ -121,6 +121,57 @@ def load_entry(entry: ProxyEntry) -> ConfigDump:
     return entry.dump
 
 
+@dataclass(frozen=True, slots=True)
+class Reread:
+    """What a refresh compares. Only the proxies that had been read are read again (``before``: as they were,
+    ``after``: as they are now); of the others only the identities are read again, which tell the proxies that
+    came (``came``) and went (``went``) without decoding them; ``unread`` counts those in both reads, never read,
+    so not compared; ``failed``: one line for each proxy that could not be read again."""
+
+    before: list[ConfigDump]
+    after: list[ConfigDump]
+    came: list[str] = field(default_factory=list)
+    went: list[str] = field(default_factory=list)
+    unread: int = 0
+    failed: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        """What changed (`describe_changes` of the proxies read again), then the proxies that came and went."""
+        lines = [f"{name}: new proxy (not read)" for name in self.came]
+        lines += [f"{name}: gone" for name in self.went]
+        lines += self.failed
+        changed = describe_changes(self.before, self.after)
+        text = "\n".join(([changed] if changed != "nothing changed" or not lines else []) + lines)
+        if self.unread:
+            text += f"\n({self.unread} other proxies were never read, so not compared)"
+        return text
+
+
+def reread(old: list[ProxyEntry], new: list[ProxyEntry], progress: Progress | None = None) -> Reread:
+    """Read again, in ``new`` (the sources' entries just listed), the proxies that ``old`` had read; see `Reread`."""
+    from envoyscope.errors import EnvoyscopeError
+
+    was_read = {e.key: e.dump for e in old if e.dump is not None and e.dump.loaded}
+    again = [e for e in new if e.key in was_read and (e.dump is not None or e.fetch is not None)]
+    before, after, failed = [], [], []
+    for done, entry in enumerate(again):
+        if progress:
+            progress(done, len(again), f"{entry.source} again")
+        try:
+            after.append(load_entry(entry))
+            before.append(was_read[entry.key])
+        except EnvoyscopeError as exc:  # said as such, not as a proxy gone
+            failed.append(f"{entry.name}: {exc}")
+    listed = {e.key for e in new}
+    before += [dump for key, dump in was_read.items() if key not in listed]  # read, and gone now
+    known = {e.key for e in old if e.dump is not None}  # known by identity (a cluster's pods: once read)
+    now = {e.key for e in new if e.dump is not None}
+    return Reread(before=before, after=after,
+                  came=[e.name for e in new if e.dump is not None and e.key not in known],
+                  went=[e.name for e in old if e.dump is not None and e.key not in now and e.key not in was_read],
+                  unread=sum(1 for e in new if e.key in known and e.key not in was_read), failed=failed)
+
+
 def describe_changes(before: list[ConfigDump], after: list[ConfigDump]) -> str:
     """What changed between two reads, as `envoyscope diff` says it: per proxy, how many changes and the first."""
     from envoyscope.engine.diff import diff_proxies, proxy_name

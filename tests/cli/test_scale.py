@@ -1,7 +1,8 @@
 """Mesh scale (issue 16): a folder or bundle of many proxies costs what the question needs.
 
-- a trace over a large generated folder decodes only the proxies it crosses (decodes counted), and a bundle's
-  manifest gives every identity without decoding anything (old bundles still open);
+- a trace over a large generated folder decodes only the proxies it crosses (decodes counted), its report lists
+  those and counts the others without decoding them, and a bundle's manifest gives every identity without
+  decoding anything (old bundles still open);
 - a proxy that cannot be read fails alone: one line naming it, exit 1, and every command still answers for the
   others (trace: it is followed as if it were not given; summaries, egress, check: its section is left out;
   diff: its pair is left out);
@@ -87,6 +88,28 @@ def test_a_trace_over_many_proxies_decodes_only_those_it_crosses(tmp_path: Path,
     # each crossed proxy decoded once (its dump, then its /clusters file attached)
     assert sorted(Path(s).name for s in decodes) == ["egressgateway.clusters.json", "egressgateway.config_dump.json",
                                                      "sleep.clusters.json", "sleep.config_dump.json"]
+
+
+def test_a_report_over_many_proxies_lists_those_the_trace_read(tmp_path: Path, decodes: list[str]) -> None:
+    """--report's provenance: the proxies the trace read, each hashed and dated, and a count of the others, which
+    it does not decode."""
+    from envoyscope.report.write import render_report
+
+    folder = sleep_copies(tmp_path / "mesh", 60)
+    dumps = load_sources([str(folder)])
+    result = trace(TraceRequest("nginx.external.svc.cluster.local", 80, ip="10.96.30.30", headers=(("want", "v1"),),
+                                from_proxy="sleep"), dumps)
+    crossed = sorted(hop.proxy for hop in result.hops)
+    before = len(decodes)
+    report = json.loads(render_report(result, dumps, "json", ["envoyscope"]))
+    assert len(decodes) == before == 4, "the report decoded proxies the trace did not read"
+    provenance = report["provenance"]
+    assert sorted(src["proxy"] for src in provenance["sources"]) == crossed
+    assert all(src["sha256"] and src["last_config_update"] for src in provenance["sources"])
+    assert provenance["unread_proxies"] == 60
+    markdown = render_report(result, dumps, "markdown", ["envoyscope"])
+    assert "60 other proxies of the sources were not read: the trace did not reach them." in markdown
+    assert "other-000" not in markdown and len(decodes) == 4
 
 
 def test_the_lazy_folder_traces_as_the_dumps_read_at_once(tmp_path: Path) -> None:
