@@ -81,6 +81,9 @@ def test_a_trace_over_an_indexed_bundle_decodes_only_those_it_crosses(tmp_path: 
     assert decodes == [] and reads == [], "opening the bundle decoded or decompressed proxies"
     unpacked = Path(dumps[0].source).parent
     assert sorted(p.name for p in unpacked.iterdir()) == ["manifest.json"], "files were written to disk"
+    # the head of a member (what the identity scan and the status sniffing read) is the file's start
+    sleep = str(unpacked / "sleep.config_dump.json")
+    assert members.head_of_member(sleep, 300) == (folder / "sleep.config_dump.json").read_bytes()[:300]
     result = trace(TraceRequest(*TO, ip="10.96.30.30", headers=(("want", "v1"),), from_proxy="sleep"), dumps)
     crossed = [hop.proxy for hop in result.hops]
     assert len(crossed) == 2 and "egressgateway" in crossed[1], crossed
