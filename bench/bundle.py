@@ -1,17 +1,13 @@
-"""What opening a capture bundle of N proxies costs, and what reading its members lazily could save, same run.
+"""What a trace over a capture bundle of N proxies costs against the same trace on the one dump, same run.
 
-A bundle is one gzip stream (``.tar.gz``); gzip has no index, and the manifest (every proxy's identity) is written
-last. Measured on a bundle of N copies of the 2.4 MB DeathStarBench sidecar (bench/scale.py's folder), in this
-process, median of the runs, each against the same baseline:
+Bundles are written in the indexed layout (`envoyscope.sources.bundle`: the manifest first, each file its own gzip
+member, indexed in the manifest): opening one decompresses the manifest's member alone, and a proxy is one seek and
+one member decompressed in memory. Measured on a bundle of N copies of the 2.4 MB DeathStarBench sidecar
+(bench/scale.py's folder), runs alternated so that each sees the same load, medians (peak RSS: the largest):
 
-- ``unpack``: what opening a bundle does today — the stream decompressed once, every member written to a
-  temporary folder;
-- ``one pass``: the stream decompressed once and every member read, nothing written — the least that any
-  lazy reading must pay on opening while the manifest comes last (an index of member offsets is built in this
-  same pass), so ``unpack`` − ``one pass`` is all that extracting members on first use could save;
-- ``first use``: after that pass, reading the two members a trace crosses again from the stream, as extracting
-  a member on first use must (gzip cannot seek: from the start up to the member);
-- and whole processes: ``trace`` on the bundle, on the unpacked folder and on the one dump (the baseline).
+- whole processes, by GNU time: ``trace`` on the one dump (the baseline), on the indexed bundle, on a bundle of the
+  old layout (one gzip stream, the manifest last: unpacked whole on opening) and on the unpacked folder;
+- in this process: opening each bundle (`unpack`).
 
 Usage: python bench/bundle.py [--size 200] [--runs 3]
 """
@@ -19,6 +15,8 @@ Usage: python bench/bundle.py [--size 200] [--runs 3]
 from __future__ import annotations
 
 import argparse
+import io
+import json
 import os
 import shutil
 import statistics
@@ -26,7 +24,6 @@ import sys
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,40 +35,30 @@ import scale  # noqa: E402 - bench/scale.py: the folder of copies, the bundle wr
 from envoyscope.sources.bundle import unpack  # noqa: E402
 
 
-def one_pass(bundle: Path) -> list[str]:
-    """Every member read once from the stream, nothing written; the member names in order."""
-    names = []
-    with tarfile.open(bundle, "r:gz") as tar:
-        for member in tar:
-            data = tar.extractfile(member)
-            if data is not None:
-                while data.read(1 << 20):
-                    pass
-            names.append(member.name)
-    return names
+def old_layout(folder: Path, indexed: Path, target: Path) -> Path:
+    """The same files as a bundle of the old layout: one gzip stream, the manifest (without index) last."""
+    with tarfile.open(indexed, "r:gz") as tar:
+        member = tar.extractfile("manifest.json")
+        manifest = json.loads(member.read()) if member is not None else {}
+    manifest.pop("bundle_layout", None)
+    for entry in manifest["proxies"]:
+        for record in entry["files"].values():
+            record.pop("gzip_member", None)
+    with tarfile.open(target, "w:gz") as tar:
+        for path in [*sorted(folder.glob("*.config_dump.json")), None]:
+            body = path.read_bytes() if path else json.dumps(manifest, indent=1).encode()
+            info = tarfile.TarInfo(path.name if path else "manifest.json")
+            info.size = len(body)
+            tar.addfile(info, io.BytesIO(body))
+    return target
 
 
-def first_use(bundle: Path, wanted: set[str]) -> int:
-    """The wanted members read from the stream, from its start up to the last of them (as on first use)."""
-    found = 0
-    with tarfile.open(bundle, "r:gz") as tar:
-        for member in tar:
-            if member.name in wanted:
-                data = tar.extractfile(member)
-                found += len(data.read()) if data is not None else 0
-                wanted = wanted - {member.name}
-                if not wanted:
-                    break
-    return found
-
-
-def median_seconds(work: Callable[[], object], runs: int) -> float:
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def opening(bundle: Path) -> float:
+    start = time.perf_counter()
+    where = unpack(bundle)
+    took = time.perf_counter() - start
+    shutil.rmtree(where)  # not timed: the process that opened it removes it at its exit
+    return took
 
 
 def main() -> int:
@@ -87,37 +74,36 @@ def main() -> int:
     try:
         folder = scale.make_folder(n, tmp / "folder")
         bundle = scale.make_bundle(folder, tmp / "capture.tar.gz")
-        crossed = {f"{scale.copy_name(7)}.config_dump.json", f"{scale.copy_name(n - 1)}.config_dump.json"}
-        print(f"a bundle of {n} copies: {bundle.stat().st_size / 1e6:.0f} MB compressed, "
-              f"{sum(p.stat().st_size for p in folder.iterdir()) / 1e6:.0f} MB unpacked")
-
-        def unpacked() -> float:
-            start = time.perf_counter()
-            where = unpack(bundle)
-            took = time.perf_counter() - start
-            shutil.rmtree(where)  # not timed: the process that opened it removes it at its exit
-            return took
-
-        names = one_pass(bundle)
-        print(f"the manifest is member {names.index('manifest.json') + 1} of {len(names)}")
-        whole, single, lazy = [], [], []
-        for _ in range(args.runs):  # alternated, so that each sees the same load
-            whole.append(unpacked())
-            single.append(median_seconds(lambda: one_pass(bundle), 1))
-            lazy.append(median_seconds(lambda: first_use(bundle, set(crossed)), 1))
-        w, s, f = statistics.median(whole), statistics.median(single), statistics.median(lazy)
-        print(f"unpack (today) {w:.2f}s; one pass {s:.2f}s = {s / w:.2f}× unpack; then the first use of the 2 "
-              f"members crossed {f:.2f}s = {f / w:.2f}× unpack (the last of them is member {n})")
+        old = old_layout(folder, bundle, tmp / "old.tar.gz")
+        print(f"a bundle of {n} copies: {bundle.stat().st_size / 1e6:.0f} MB compressed (old layout "
+              f"{old.stat().st_size / 1e6:.0f} MB), {sum(p.stat().st_size for p in folder.iterdir()) / 1e6:.0f} MB "
+              "unpacked")
+        opened = {"indexed": [opening(bundle) for _ in range(args.runs)],
+                  "old": [opening(old) for _ in range(args.runs)]}
+        print(f"opening: indexed {statistics.median(opened['indexed']) * 1000:.0f} ms, old layout (unpacked whole) "
+              f"{statistics.median(opened['old']) * 1000:.0f} ms")
         to = ["--to", scale.TO, "-o", "json"]
         from_ = ["--from", scale.copy_name(7)]
-        one, many, unpacked_folder = [], [], []
+        commands = {"one dump": scale.envoyscope("trace", str(scale.DUMP), *to),
+                    "indexed bundle": scale.envoyscope("trace", str(bundle), *from_, *to),
+                    "old-layout bundle": scale.envoyscope("trace", str(old), *from_, *to),
+                    "unpacked folder": scale.envoyscope("trace", str(folder), *from_, *to)}
+        times: dict[str, list[float]] = {name: [] for name in commands}
+        peaks: dict[str, float] = dict.fromkeys(commands, 0.0)
+        hops: dict[str, list[str]] = {}
         for _ in range(args.runs):
-            one.append(scale.timed(scale.envoyscope("trace", str(scale.DUMP), *to), 1)[0])
-            many.append(scale.timed(scale.envoyscope("trace", str(bundle), *from_, *to), 1)[0])
-            unpacked_folder.append(scale.timed(scale.envoyscope("trace", str(folder), *from_, *to), 1)[0])
-        o, b, u = statistics.median(one), statistics.median(many), statistics.median(unpacked_folder)
-        print(f"trace: one dump {o:.2f}s, the bundle {b:.2f}s = {b / o:.2f}×, the unpacked folder {u:.2f}s = "
-              f"{u / o:.2f}×")
+            for name, cmd in commands.items():
+                seconds, peak, out = scale.timed(cmd, 1)
+                times[name].append(seconds)
+                peaks[name] = max(peaks[name], peak)
+                hops[name] = scale.trace_hops(out)
+        assert hops["indexed bundle"] == hops["unpacked folder"], hops
+        base_t, base_m = statistics.median(times["one dump"]), peaks["one dump"]
+        print(f"trace (crosses {len(hops['indexed bundle'])} proxies), {args.runs} runs:")
+        for name in commands:
+            t = statistics.median(times[name])
+            print(f"  {name:18} {t:6.2f}s = {t / base_t:4.2f}× the time, peak RSS {peaks[name]:5.0f} MB = "
+                  f"{peaks[name] / base_m:4.2f}×")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return 0

@@ -7,6 +7,17 @@ Each proxy's entry also holds ``identity``: who the proxy is exactly as its conf
 command would compute by reading it), so that opening a bundle of hundreds of proxies decodes none of them
 (`manifest_identities`); bundles written before it are read as before, each identity found by a scan of its file.
 Private keys never enter a bundle: every file is scanned for PEM private key blocks before it is written.
+
+The bundle is laid out so that a proxy is read without the others (``"bundle_layout": 2`` in the manifest; bundles
+without it were one gzip stream with the manifest last, and are still read by unpacking them whole): the bundle is
+a concatenation of gzip members — a valid gzip stream, which ``tar xzf`` unpacks as one — the first holding the
+manifest's tar entry alone, then one member per file (its tar header, body and padding), then one for the end of
+the archive. Each file's manifest record has ``gzip_member``: ``[offset, length, start]``, the member's compressed
+offset counted from the end of the manifest's member, its compressed length, and where the body starts in it once
+decompressed. Counting from the end of the manifest's member is what lets the manifest be written first: its own
+compressed size is known only once it is compressed, and the reader learns it by decompressing that member (the
+end of the first gzip member). Opening a bundle reads that member alone; a proxy is one seek and one member
+decompressed, in memory.
 """
 
 from __future__ import annotations
@@ -16,7 +27,6 @@ import base64
 import binascii
 import datetime as dt
 import hashlib
-import io
 import json
 import os
 import re
@@ -40,6 +50,7 @@ if TYPE_CHECKING:
 PRIVATE_KEY = re.compile(rb"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S)
 BASE64_PEM = re.compile(rb'"(LS0tLS1CRUdJTi[A-Za-z0-9+/]*={0,2})"')  # base64 of "-----BEGIN"
 REMOVED = b"[private key removed by envoyscope]"
+LAYOUT = 2  # the manifest's ``bundle_layout``: manifest first, one gzip member per file, each member indexed
 AUX_SUFFIXES = (".server_info.json", ".certs.json", ".listeners.json")
 
 
@@ -97,24 +108,51 @@ def write_bundle(target: Path, captures: list[ProxyCapture], command: list[str],
                 if found is not None:
                     entry["identity"] = {"file": name, **identity_to_json(found)}
         proxies.append(entry)
-    manifest = {"envoyscope_version": __version__, "captured_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "command": command, "proxies": proxies,
+    manifest = {"envoyscope_version": __version__, "bundle_layout": LAYOUT,
+                "captured_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "command": command, "proxies": proxies,
                 "failures": [{"proxy": c.name, "source": c.identity.get("source", c.name), "error": c.error}
                              for c in captures if c.error]}
-    members["manifest.json"] = json.dumps(manifest, indent=1).encode()
+    mtime = int(now.timestamp())
+    compressed: list[bytes] = []
+    offset = 0  # from the end of the manifest's member
+    uncompressed = 0
+    for entry in proxies:
+        for name, record in entry["files"].items():
+            start, raw = _tar_entry(name, members[name], mtime)
+            packed = _gzip_member(raw)
+            record["gzip_member"] = [offset, len(packed), start]
+            compressed.append(packed)
+            offset += len(packed)
+            uncompressed += len(raw)
+    _, head = _tar_entry("manifest.json", json.dumps(manifest, indent=1).encode(), mtime)
+    uncompressed += len(head)
+    end = tarfile.NUL * (2 * tarfile.BLOCKSIZE)  # the end-of-archive blocks, then the record's padding as tar does
+    end += tarfile.NUL * (-(uncompressed + len(end)) % tarfile.RECORDSIZE)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.resolve().parent)
-    os.close(fd)
     try:
-        with tarfile.open(tmp, "w:gz") as tar:
-            for name, body in members.items():
-                info = tarfile.TarInfo(name)
-                info.size, info.mtime, info.mode = len(body), int(now.timestamp()), 0o644
-                tar.addfile(info, io.BytesIO(body))
+        with os.fdopen(fd, "wb") as out:
+            out.write(_gzip_member(head))
+            for packed in compressed:
+                out.write(packed)
+            out.write(_gzip_member(end))
         os.replace(tmp, target)
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
         raise SourceError(f"{target}: cannot write the bundle: {exc.strerror or exc}") from exc
     return manifest
+
+
+def _tar_entry(name: str, body: bytes, mtime: int) -> tuple[int, bytes]:
+    """One file as tar writes it (header, body, padding to a block), and where its body starts."""
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode = len(body), mtime, 0o644
+    header = info.tobuf(tarfile.GNU_FORMAT, "utf-8", "surrogateescape")
+    return len(header), header + body + tarfile.NUL * (-len(body) % tarfile.BLOCKSIZE)
+
+
+def _gzip_member(raw: bytes) -> bytes:
+    pack = zlib.compressobj(6, zlib.DEFLATED, 31)
+    return pack.compress(raw) + pack.flush()
 
 
 def _identity_of(body: bytes, name: str) -> Identity | None:
@@ -178,16 +216,82 @@ def with_capture_time(dump: ConfigDump) -> ConfigDump:
     return replace(dump, captured_at=stamp, _index={})
 
 
+MANIFEST_LIMIT = 64 << 20  # decompressed bytes of a first member read to find an indexed bundle's manifest
+
+
+def _indexed_manifest(path: Path) -> tuple[bytes, dict[str, Any], int] | None:
+    """An indexed bundle's manifest (its bytes, decoded) and where its gzip member ends; None for another layout
+    (read by unpacking it whole), found from the first bytes: a bundle of the old layout is one gzip member whose
+    first tar entry is not the manifest."""
+    inflate = zlib.decompressobj(wbits=31)
+    out = bytearray()
+    read = 0
+    expected: int | None = None  # the first entry's decompressed bytes (header and padded body)
+    try:
+        with path.open("rb") as handle:
+            while not inflate.eof:
+                chunk = handle.read(1 << 16)
+                if not chunk:
+                    return None
+                read += len(chunk)
+                out += inflate.decompress(chunk)
+                if expected is None and len(out) >= tarfile.BLOCKSIZE:
+                    info = tarfile.TarInfo.frombuf(bytes(out[:tarfile.BLOCKSIZE]), "utf-8", "surrogateescape")
+                    if info.name != "manifest.json" or not info.isfile() or info.size > MANIFEST_LIMIT:
+                        return None
+                    expected = tarfile.BLOCKSIZE + info.size + (-info.size % tarfile.BLOCKSIZE)
+                if expected is not None and len(out) > expected:
+                    return None  # more than the manifest in its member: not the indexed layout
+    except (OSError, EOFError, zlib.error, tarfile.TarError):
+        return None  # unpacking it says what is wrong
+    if expected is None or len(out) != expected:
+        return None
+    body = bytes(out[tarfile.BLOCKSIZE:expected]).rstrip(tarfile.NUL)
+    try:
+        manifest = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(manifest, dict) or manifest.get("bundle_layout") != LAYOUT:
+        return None
+    return body, manifest, read - len(inflate.unused_data)
+
+
+def _open_indexed(path: Path, folder: Path, body: bytes, manifest: dict[str, Any], base: int) -> Path:
+    """The folder of an indexed bundle: its manifest written, every other file registered to be read in place."""
+    from envoyscope.sources.members import Member, register
+
+    (folder / "manifest.json").write_bytes(body)
+    for entry in manifest.get("proxies") or ():
+        files = entry.get("files") if isinstance(entry, dict) else None
+        for name, record in (files or {}).items() if isinstance(files, dict) else ():
+            where = record.get("gzip_member") if isinstance(record, dict) else None
+            if not isinstance(name, str) or "/" in name or name.startswith(".") or name == "manifest.json":
+                raise InputError(f"unexpected member `{name}` in the manifest", source=str(path))
+            if not (isinstance(where, list) and len(where) == 3 and all(type(n) is int and n >= 0 for n in where)
+                    and isinstance(record.get("bytes"), int)):
+                raise InputError(f"the manifest's index of `{name}` is not [offset, length, start] ({where!r})",
+                                 source=str(path))
+            # a member past the end of a bundle cut short fails when read, that proxy alone
+            register(folder, name, Member(path, base + where[0], where[1], where[2], record["bytes"]))
+    return folder
+
+
 def unpack(path: Path) -> Path:
     """Unpack a bundle into a folder kept until the process ends; refuses unsafe member names.
+
+    A bundle of the indexed layout is not unpacked: its folder holds the manifest alone, and every other file is
+    read from its own gzip member when asked for (`envoyscope.sources.members`).
 
     An ``istioctl bug-report`` archive (`envoyscope.sources.bugreport`) is recognised by its layout: only its
     proxies' config dumps and ``/clusters`` answers are extracted, under ``bug-report/proxies/<ns>/<pod>/``."""
     from envoyscope.sources.bugreport import PROXIES, admin_file_kind, pod_folder, proxy_member
 
+    indexed = _indexed_manifest(path)
     folder = Path(tempfile.mkdtemp(prefix="envoyscope-bundle-"))
     UNPACKED[folder] = path
     atexit.register(shutil.rmtree, folder, True)
+    if indexed is not None:
+        return _open_indexed(path, folder, *indexed)
     unexpected: str | None = None
     pods = 0
     try:

@@ -25,6 +25,7 @@ from envoyscope.model.dump import ConfigDump
 from envoyscope.model.identity import Identity
 from envoyscope.model.parse import parse_document
 from envoyscope.sources.lazy import LazyDump, Proxies
+from envoyscope.sources.members import listing, member_of, read_member
 from envoyscope.sources.scan import identity_of_file
 
 _STATUS_SUFFIXES = (".clusters.json", ".clusters.txt", ".clusters", "_clusters.json", "-clusters.json")
@@ -32,7 +33,11 @@ _DUMP_SUFFIXES = (".config_dump.json", "_config_dump.json", "-config-dump.json",
 
 
 def read_bytes(source: str) -> bytes:
-    """The bytes of a file or of stdin (``-``), gunzipped when they are gzip."""
+    """The bytes of a file or of stdin (``-``), gunzipped when they are gzip (a bundle's file read in place:
+    its member decompressed)."""
+    member = read_member(source)
+    if member is not None:
+        return member
     try:
         data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
     except FileNotFoundError as exc:
@@ -238,6 +243,9 @@ def _read_proxy(name: str, status_files: tuple[str, ...]) -> ConfigDump:
 
 
 def _size(name: str) -> int:
+    member = member_of(name)
+    if member is not None:
+        return member.size
     try:
         return Path(name).stat().st_size
     except OSError:
@@ -258,7 +266,8 @@ def folder_inputs(folder: Path) -> tuple[list[Path], list[str]]:
     from envoyscope.sources.bundle import AUX_SUFFIXES
 
     files, skipped = [], []
-    for path in sorted(p for p in folder.iterdir() if p.is_file()):
+    in_place = listing(folder)  # a bundle read in place: its files are not on disk
+    for path in sorted(in_place if in_place is not None else (p for p in folder.iterdir() if p.is_file())):
         name = path.name
         if name.startswith(".") or name in ("manifest.json", "scenario.json") or name.endswith(AUX_SUFFIXES):
             continue

@@ -42,6 +42,11 @@ class _Short(Exception):
 
 def head_bytes(path: str, limit: int) -> bytes:
     """Up to ``limit`` bytes of the start of a file, gunzipped when it is gzip (decompressing only that far)."""
+    from envoyscope.sources.members import head_of_member
+
+    head = head_of_member(path, limit)
+    if head is not None:
+        return head
     with open(path, "rb") as handle:
         raw = handle.read(limit)
     if raw[:2] != b"\x1f\x8b":

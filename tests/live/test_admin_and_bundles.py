@@ -105,6 +105,11 @@ def test_size_guard(lab: Any) -> None:
         client.get("/config_dump?include_eds")
 
 
+def tar_first_name(bundle: Path) -> str:
+    with tarfile.open(bundle) as tar:
+        return tar.next().name  # type: ignore[union-attr]
+
+
 def test_capture_bundle_then_trace_offline(lab: Any, tmp_path: Path) -> None:
     sidecar, gateway = lab.envoys["sleep"].admin_url, lab.envoys["egressgateway"].admin_url
     bundle = tmp_path / "incident.tar.gz"
@@ -116,6 +121,10 @@ def test_capture_bundle_then_trace_offline(lab: Any, tmp_path: Path) -> None:
         for member in tar.getmembers():
             assert b"PRIVATE KEY" not in tar.extractfile(member).read()  # type: ignore[union-attr]
     assert "manifest.json" in names and "sleep-7f8d9c6b5d-x2x7k.config_dump.json" in names
+    # the indexed layout: the manifest first, each file its own gzip member, found where the manifest says
+    assert manifest["bundle_layout"] == 2 and tar_first_name(bundle) == "manifest.json"
+    sidecar_file = manifest["proxies"][0]["files"]["sleep-7f8d9c6b5d-x2x7k.config_dump.json"]
+    assert len(sidecar_file["gzip_member"]) == 3
     assert {p["pod"] for p in manifest["proxies"]} == {"sleep-7f8d9c6b5d-x2x7k", "istio-egressgateway-5d8c7b8f9-q2w7x"}
     for proxy in manifest["proxies"]:
         assert set(proxy["files"]) == {f"{proxy['name']}.{k}.json" for k in
