@@ -3,8 +3,10 @@
 
 Envoy runs the decoder filters whether or not a route matched (the router, last, answers 404 or the route's direct
 response only after them): an RBAC denial's 403 wins over a later "no route" 404 (checked against Envoy 1.40). A
-filter ``disabled`` in the HCM runs only where a route's ``FilterConfig`` (``disabled: false``) enables it; a
-route's ``FilterConfig`` ``disabled: true`` skips it. Each verdict's dynamic metadata is merged key by key into
+filter ``disabled`` in the HCM runs only where the most specific ``typed_per_filter_config`` naming it enables it (a
+``FilterConfig`` with ``disabled: false``, or any other per-route config); a ``FilterConfig`` ``disabled: true``
+skips it. Every evaluator reads its per-route config through ``FilterContext.per_filter_config``, which unwraps a
+``FilterConfig``'s ``config`` the same way for all. Each verdict's dynamic metadata is merged key by key into
 what the next filters see, as Envoy's ``setDynamicMetadata`` does. A verdict that ends the request stops the loop.
 """
 
@@ -21,7 +23,6 @@ from envoyscope.engine.steps import Step
 
 ROUTER_TYPES = ("envoy.extensions.filters.http.router.v3.Router", "envoy.config.filter.http.router.v2.Router")
 ROUTER_NAMES = ("envoy.router", "envoy.filters.http.router", "router")
-FILTER_CONFIG = "envoy.config.route.v3.FilterConfig"
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,11 +51,6 @@ def _is_router(filt: dict[str, Any]) -> bool:
     typed = filt.get("typed_config") or {}
     name = type_name(typed) if isinstance(typed, dict) else ""
     return name in ROUTER_TYPES or (not name and str(filt.get("name", "")) in ROUTER_NAMES)
-
-
-def _route_filter_config(ctx: FilterContext, name: str) -> dict[str, Any] | None:
-    found = ctx.per_filter_config(name)
-    return found if found is not None and type_name(found) == FILTER_CONFIG else None
 
 
 def _evaluate(filt: dict[str, Any], ctx: FilterContext, kind: str) -> FilterVerdict:
@@ -96,12 +92,10 @@ def _loop(filters: list[dict[str, Any]], ctx: FilterContext, path: str, kind: st
             break
         name = str(filt.get("name", "") or "(unnamed)")
         fpath = f"{path}[{index}]"
-        route_config = _route_filter_config(ctx, name) if http else None
-        disabled = bool(filt.get("disabled"))
-        if route_config is not None and "disabled" in route_config:
-            disabled = bool(route_config.get("disabled"))
+        by_route = ctx.filter_disabled(name) if http else None
+        disabled = bool(filt.get("disabled")) if by_route is None else by_route
         if disabled:
-            why = ("the route's FilterConfig disables it" if route_config is not None and route_config.get("disabled")
+            why = ("the route's FilterConfig disables it" if by_route
                    else "it is disabled by default and no route enables it")
             verdict = FilterVerdict(name, type_name(filt.get("typed_config") or {}), "pass",
                                     f"`{name}` does not run: {why}")
