@@ -57,7 +57,7 @@ DENY_SRC = "ns[web]-policy[deny-tcp-src]-rule[0]"
 ALLOW_POLICIES = ("ns[web]-policy[allow-public]-rule[0]", "ns[web]-policy[allow-admin-group]-rule[0]",
                   "ns[web]-policy[allow-alice]-rule[0]", "ns[web]-policy[allow-open]-rule[0]")
 PATHS = ["/public/a", "/admin/keys", "/admin", "/fault/fixed", "/fault/delay", "/fault/x", "/nofault/x", "/nojwt/x",
-         "/jwtoff/x", "/norbac/admin", "/open/x", "/other"]
+         "/jwtoff/x", "/norbac/admin", "/open/x", "/other", "/on-plain/x", "/on-wrapped/x"]
 SOURCES = ["127.0.0.1", "127.0.0.9", "127.1.2.3"]
 SEED, CASES = 13, 300
 
@@ -92,7 +92,7 @@ def _filters(jwks: str) -> list[dict[str, Any]]:
                 "principals": [_claim("groups", "admin", listed=True)]},
         alice: {"permissions": [{"any": True}], "principals": [_claim("sub", "alice", listed=False)]},
         open_: {"permissions": [{"or_rules": {"rules": [_prefix(p) for p in ("/open", "/fault", "/nofault", "/nojwt",
-                                                                              "/jwtoff")]}}],
+                                                                              "/jwtoff", "/on-")]}}],
                 "principals": [{"any": True}]}}}}
     fault = {"@type": HTTP_FAULT, "abort": {"header_abort": {}, "percentage": {"numerator": 100}}}
     ratelimit = {"@type": T + "envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit", "stat_prefix": "rl",
@@ -103,6 +103,8 @@ def _filters(jwks: str) -> list[dict[str, Any]]:
             {"name": "rbac-deny", "typed_config": deny},
             {"name": "rbac-allow", "typed_config": allow},
             {"name": "envoy.filters.http.fault", "typed_config": fault},
+            {"name": "fault-off", "disabled": True, "typed_config": {
+                "@type": HTTP_FAULT, "abort": {"http_status": 451, "percentage": {"numerator": 100}}}},
             {"name": "envoy.filters.http.local_ratelimit", "typed_config": ratelimit},
             {"name": "envoy.filters.http.router", "typed_config": {
                 "@type": T + "envoy.extensions.filters.http.router.v3.Router"}}]
@@ -132,6 +134,11 @@ def _routes() -> list[dict[str, Any]]:
             route("/nojwt/", **_wrapped("envoy.filters.http.jwt_authn", config=jwt_off)),
             route("/jwtoff/", **_wrapped("envoy.filters.http.jwt_authn", disabled=True)),
             route("/norbac/", **_wrapped("rbac-allow", disabled=True)),
+            # fault-off is disabled in the HCM: a route's plain per-route config enables it, as a FilterConfig does
+            route("/on-plain/", typed_per_filter_config={"fault-off": {**fixed, "abort": {
+                "http_status": 452, "percentage": {"numerator": 100}}}}),
+            route("/on-wrapped/", **_wrapped("fault-off", config={**fixed, "abort": {
+                "http_status": 453, "percentage": {"numerator": 100}}})),
             route("/")]
 
 
@@ -248,7 +255,7 @@ def _trace(lab: Lab, dumps: list[Any], case: dict[str, Any], now: datetime) -> T
     return trace(request, dumps)
 
 
-def _decider_of(details: str, term: str) -> tuple[str | None, str | None]:
+def _decider_of(details: str, term: str, code: int | None = None) -> tuple[str | None, str | None]:
     """The filter (and policy) Envoy's details name: RBAC's policies are unique to one filter here."""
     said = term or details
     if said.startswith("rbac_access_denied_matched_policy["):
@@ -258,8 +265,8 @@ def _decider_of(details: str, term: str) -> tuple[str | None, str | None]:
         return owner, policy
     if said.startswith("jwt_authn_access_denied"):
         return "envoy.filters.http.jwt_authn", None
-    if said == "fault_filter_abort":
-        return "envoy.filters.http.fault", None
+    if said == "fault_filter_abort":  # the HCM-disabled one answers 452/453 only
+        return ("fault-off" if code in (451, 452, 453) else "envoy.filters.http.fault"), None
     if said == "local_rate_limited":
         return "envoy.filters.http.local_ratelimit", None
     return None, None
@@ -272,7 +279,7 @@ def observed(line: dict[str, Any] | None, conn: dict[str, Any] | None) -> dict[s
                 "policy": policy, "jwt": None}
     assert line is not None
     details = str(line.get("details"))
-    filt, policy = _decider_of(details, "")
+    filt, policy = _decider_of(details, "", line.get("code"))
     return {"code": line.get("code"), "details": details, "term": None, "flags": line.get("flags"), "filter": filt,
             "policy": policy if policy != "none" else None, "jwt": line.get("jwt") or None}
 
@@ -360,6 +367,7 @@ def test_the_cases_cover_every_decision(judged: list[Any]) -> None:
     seen_all = [seen for _, seen, _ in judged]
     deciders = {(s["filter"], s["code"]) for s in seen_all}
     assert ("envoy.filters.http.fault", 503) in deciders and ("envoy.filters.http.fault", 418) in deciders
+    assert ("fault-off", 452) in deciders and ("fault-off", 453) in deciders
     assert ("rbac-deny", 403) in deciders and ("rbac-allow", 403) in deciders
     assert ("envoy.filters.http.jwt_authn", 401) in deciders
     assert ("envoy.filters.network.rbac", None) in deciders
