@@ -20,6 +20,7 @@ from envoyscope.engine.http_filters.base import FilterContext, FilterVerdict, ty
 from envoyscope.engine.http_filters.registry import evaluator_for
 from envoyscope.engine.request import Wire
 from envoyscope.engine.steps import Step
+from envoyscope.model.legacy_names import HTTP_FILTER_TYPES, LEGACY_TYPES
 
 ROUTER_TYPES = ("envoy.extensions.filters.http.router.v3.Router", "envoy.config.filter.http.router.v2.Router")
 ROUTER_NAMES = ("envoy.router", "envoy.filters.http.router", "router")
@@ -60,14 +61,21 @@ def _evaluate(filt: dict[str, Any], ctx: FilterContext, kind: str) -> FilterVerd
         return FilterVerdict(name, "", "not_evaluated", f"not evaluated: `{name}`'s config comes from ECDS "
                              "(config_discovery), which envoyscope does not follow")
     tname = type_name(raw) if isinstance(raw, dict) else ""
-    if not tname:
-        return FilterVerdict(name, "", "not_evaluated", f"not evaluated: unknown type (`{name}` has no typed "
-                             "config; an old untyped `config`)")
+    config = unwrap(filt)
+    legacy = ""
+    if not tname:  # a v2-era filter, named without a typed config: Envoy chose it by its well-known name
+        tname = LEGACY_TYPES.get(name) or HTTP_FILTER_TYPES.get(name, "")
+        if not tname:
+            return FilterVerdict(name, "", "not_evaluated", f"not evaluated: unknown type (`{name}` has no typed "
+                                 "config, and its name is not a well-known v2-era filter)")
+        config = {**config, "@type": "type.googleapis.com/" + tname}
+        legacy = f" (`{name}`: a v2-era filter without a typed config, read as {tname})"
     evaluator = evaluator_for(tname)
     if evaluator is None:
-        return FilterVerdict(name, tname, "not_evaluated", f"not evaluated: unknown type {tname}")
+        return FilterVerdict(name, tname, "not_evaluated", f"not evaluated: unknown type {tname}{legacy}")
     try:
-        return evaluator(name, unwrap(filt), ctx)
+        verdict = evaluator(name, config, ctx)
+        return replace(verdict, reason=verdict.reason + legacy) if legacy else verdict
     except Exception as exc:  # noqa: BLE001 - a filter config envoyscope cannot read must not end the trace
         return FilterVerdict(name, tname, "not_evaluated", f"not evaluated: {tname} could not be read ({exc!r})")
 
