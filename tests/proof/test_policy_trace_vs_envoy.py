@@ -3,8 +3,9 @@
 One Envoy holds two listeners. ``istio``: an HCM in Istio's order — ``jwt_authn`` (a RequestAuthentication:
 the token is optional, an invalid one is refused, its payload goes to ``envoy.filters.http.jwt_authn`` metadata
 under the issuer), RBAC DENY, RBAC ALLOW (one policy reads the JWT's ``groups`` claim through a ``metadata``
-principal, as Istio compiles ``request.auth.claims[groups]``, another its ``sub``), ``fault`` (header-controlled
-abort, per-route aborts and delays), ``local_ratelimit``, then the router; routes carry
+principal, as Istio compiles ``request.auth.claims[groups]``, another its ``sub``), ``ext_authz`` (an HTTP service of
+the lab's that denies a request carrying ``x-authz-deny``), ``fault`` (header-controlled abort, per-route aborts and
+delays), a fault the HCM disables and routes enable, ``local_ratelimit``, then the router; routes carry
 ``envoy.config.route.v3.FilterConfig`` wrappers (``config`` and ``disabled``) for jwt_authn, fault and RBAC.
 ``netrbac``: a network RBAC filter *before* the HCM, which closes the connection of a denied client.
 
@@ -16,16 +17,19 @@ deny and fault headers, several source addresses) are sent to Envoy; each one is
 the jwt_authn metadata; the deciding filter on Envoy's side is read from its details (the filter that writes
 ``jwt_authn_access_denied…``, ``fault_filter_abort``, or the RBAC filter owning the policy named in
 ``rbac_access_denied_matched_policy[…]``). The trace's outcome kind, code, details, flags, deciding filter and
-policy, and jwt metadata must match.
+policy, and jwt metadata must match. ext_authz cannot be decided offline: the trace goes on as if it allowed, and
+where the lab's service denies, Envoy's answer must be the one the trace's ext_authz step announces for a denial.
 """
 
 from __future__ import annotations
 
 import contextlib
 import http.client
+import http.server
 import json
 import random
 import socket
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -73,7 +77,7 @@ def _claim(key: str, value: str, listed: bool) -> dict[str, Any]:
     return {"metadata": {"filter": JWT_NS, "path": [{"key": ISS}, {"key": key}], "value": match}}
 
 
-def _filters(jwks: str) -> list[dict[str, Any]]:
+def _filters(jwks: str, authz_port: int) -> list[dict[str, Any]]:
     jwt = {"@type": T + "envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
            "providers": {"origins-0": {"issuer": ISS, "local_jwks": {"inline_string": jwks}, "forward": True,
                                        "payload_in_metadata": ISS}},
@@ -102,6 +106,11 @@ def _filters(jwks: str) -> list[dict[str, Any]]:
     return [{"name": "envoy.filters.http.jwt_authn", "typed_config": jwt},
             {"name": "rbac-deny", "typed_config": deny},
             {"name": "rbac-allow", "typed_config": allow},
+            {"name": "envoy.filters.http.ext_authz", "typed_config": {
+                "@type": T + "envoy.extensions.filters.http.ext_authz.v3.ExtAuthz",
+                "http_service": {"server_uri": {"uri": f"http://127.0.0.1:{authz_port}/", "cluster": "authz",
+                                                "timeout": "2s"}, "path_prefix": "/check"},
+                "allowed_headers": {"patterns": [{"exact": "x-authz-deny"}]}}},
             {"name": "envoy.filters.http.fault", "typed_config": fault},
             {"name": "fault-off", "disabled": True, "typed_config": {
                 "@type": HTTP_FAULT, "abort": {"http_status": 451, "percentage": {"numerator": 100}}}},
@@ -142,10 +151,10 @@ def _routes() -> list[dict[str, Any]]:
             route("/")]
 
 
-def _hcm(name: str, log: Path, jwks: str) -> dict[str, Any]:
+def _hcm(name: str, log: Path, jwks: str, authz_port: int) -> dict[str, Any]:
     return {"name": "envoy.filters.network.http_connection_manager", "typed_config": {
         "@type": T + "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-        "stat_prefix": name, "http_filters": _filters(jwks), "access_log": [json_access_log(log, FIELDS)],
+        "stat_prefix": name, "http_filters": _filters(jwks, authz_port), "access_log": [json_access_log(log, FIELDS)],
         "route_config": {"name": name, "virtual_hosts": [{"name": name, "domains": ["*"], "routes": _routes()}]}}}
 
 
@@ -157,6 +166,26 @@ def _net_rbac() -> dict[str, Any]:
             {"direct_remote_ip": {"address_prefix": "127.1.0.0", "prefix_len": 16}}]}}}}}
 
 
+class AuthzService(http.server.ThreadingHTTPServer):
+    """The ext_authz HTTP service: 403 to a check carrying ``x-authz-deny``, 200 otherwise."""
+
+    def __init__(self) -> None:
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+                code = 403 if self.headers.get("x-authz-deny") else 200
+                self.send_response(code)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            do_POST = do_GET
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.serve_forever, daemon=True).start()
+
+
 class Lab:
     def __init__(self, workdir: Path, keys: Keys) -> None:
         self.workdir, self.keys = workdir, keys
@@ -165,6 +194,7 @@ class Lab:
         while self.ports["netrbac"] == self.ports["istio"]:
             self.ports["netrbac"] = free_port()
         self.dump = workdir / "policy.config_dump.json"
+        self.authz = AuthzService()
 
     def bootstrap(self) -> dict[str, Any]:
         jwks = self.keys.jwks()
@@ -174,10 +204,14 @@ class Lab:
                                                                  "port_value": self.ports[name]}},
                     "filter_chains": [{"filters": filters}], **extra}
 
+        port = self.authz.server_address[1]
+        authz = {"name": "authz", "type": "STATIC", "connect_timeout": "1s", "load_assignment": {
+            "cluster_name": "authz", "endpoints": [{"lb_endpoints": [{"endpoint": {"address": {"socket_address": {
+                "address": "127.0.0.1", "port_value": port}}}}]}]}}
         return {"static_resources": {"listeners": [
-            listener("istio", [_hcm("istio", self.log, jwks)]),
-            listener("netrbac", [_net_rbac(), _hcm("netrbac", self.log, jwks)],
-                     access_log=[json_access_log(self.conn_log, CONN_FIELDS)])]}}
+            listener("istio", [_hcm("istio", self.log, jwks, port)]),
+            listener("netrbac", [_net_rbac(), _hcm("netrbac", self.log, jwks, port)],
+                     access_log=[json_access_log(self.conn_log, CONN_FIELDS)])], "clusters": [authz]}}
 
 
 def _tokens(keys: Keys, now: int) -> dict[str, str | None]:
@@ -205,13 +239,16 @@ def _cases(keys: Keys, now: int) -> list[dict[str, Any]]:
                                                                 {"x-envoy-fault-abort-request": "500"}),
              ("/nofault/x", "GET", "none", {"x-envoy-fault-abort-request": "500"}),
              ("/nojwt/x", "GET", "bad-signature", {}), ("/jwtoff/x", "GET", "expired", {}),
-             ("/norbac/admin", "GET", "none", {}), ("/admin/keys", "GET", "expired", {})]
+             ("/norbac/admin", "GET", "none", {}), ("/admin/keys", "GET", "expired", {}),
+             ("/fault/fixed", "GET", "none", {"x-authz-deny": "1"}), ("/admin", "GET", "none", {"x-authz-deny": "1"})]
     out = [{"listener": "istio", "path": p, "method": m, "token": t, "headers": h, "src": "127.0.0.1"}
            for p, m, t, h in named]
     while len(out) < CASES:
         headers: dict[str, str] = {}
         if rng.random() < 0.12:
             headers["x-deny"] = "yes"
+        if rng.random() < 0.15:
+            headers["x-authz-deny"] = "1"
         if rng.random() < 0.3:
             headers["x-envoy-fault-abort-request"] = rng.choice(["500", "429", "204", "abc", "700"])
         listener = "netrbac" if rng.random() < 0.2 else "istio"
@@ -267,6 +304,8 @@ def _decider_of(details: str, term: str, code: int | None = None) -> tuple[str |
         return "envoy.filters.http.jwt_authn", None
     if said == "fault_filter_abort":  # the HCM-disabled one answers 452/453 only
         return ("fault-off" if code in (451, 452, 453) else "envoy.filters.http.fault"), None
+    if said.startswith("ext_authz_"):
+        return "envoy.filters.http.ext_authz", None
     if said == "local_rate_limited":
         return "envoy.filters.http.local_ratelimit", None
     return None, None
@@ -292,6 +331,7 @@ def predicted(result: Trace) -> dict[str, Any]:
     jwt: dict[str, Any] = {}
     for verdict in hop.http_filters:
         jwt.update(verdict.metadata.get(JWT_NS, {}))
+    authz = next((v for v in hop.http_filters if v.name == "envoy.filters.http.ext_authz"), None)
     term = outcome.get("connection_termination_details")
     details = None if term else (outcome.get("response_code_details") or
                                  ("direct_response" if outcome["kind"] == "direct_response" else None))
@@ -300,7 +340,7 @@ def predicted(result: Trace) -> dict[str, Any]:
             # Envoy names a policy only in RBAC's details: the trace's other policies (a jwt rule, a fault) are words
             "policy": ending.policy if ending and ending.outcome == "denied" and ending.policy != "none" else None,
             "jwt": jwt or None,
-            "kind": outcome["kind"]}
+            "kind": outcome["kind"], "authz": authz}
 
 
 ENVOY_KIND = {"rbac_access_denied": "denied", "jwt_authn_access_denied": "unauthenticated",
@@ -334,6 +374,8 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Lab, list[Any], list[
     for case in cases:
         seen = observed(lines.get(case["name"]), conns.get(peers[case["name"]]))
         out.append((case, seen, predicted(_trace(lab, dumps, case, moment))))
+    lab.authz.shutdown()
+    lab.authz.server_close()
     return lab, dumps, out
 
 
@@ -342,13 +384,28 @@ def judged(run: tuple[Lab, list[Any], list[Any]]) -> list[tuple[dict[str, Any], 
     return run[2]
 
 
+AUTHZ_DENIAL = "a denial there is answered with its status (403 by default) and flag UAEX (`ext_authz_denied`)"
+
+
+def expected(case: dict[str, Any], want: dict[str, Any]) -> dict[str, Any]:
+    """What the trace says Envoy answers. ext_authz is assumed to allow; where the lab's service denies (the case
+    sends ``x-authz-deny``) and the trace reached ext_authz, the answer is the denial its step announces."""
+    authz = want["authz"]
+    if "x-authz-deny" not in case["headers"] or authz is None or want["term"]:
+        return want
+    assert authz.verdict == "assumed" and AUTHZ_DENIAL in authz.reason, authz.reason
+    return {**want, "code": 403, "details": "ext_authz_denied", "flags": "UAEX", "filter": authz.name,
+            "policy": None, "kind": None}
+
+
 def test_policy_filters_in_one_hcm_agree_with_envoy(judged: list[Any]) -> None:
     problems = []
-    for case, seen, want in judged:
+    for case, seen, traced in judged:
+        want = expected(case, traced)
         expected_kind = next((k for p, k in ENVOY_KIND.items() if str(seen["term"] or seen["details"]).startswith(p)),
                              None)
         mine = {k: want[k] for k in seen}
-        if mine != seen or (expected_kind is not None and want["kind"] != expected_kind):
+        if mine != seen or (want["kind"] is not None and expected_kind is not None and want["kind"] != expected_kind):
             problems.append((case["name"], case["path"], case["method"], case["token"], case["headers"], case["src"],
                              {k: (seen[k], mine[k]) for k in seen if seen[k] != mine[k]}, want["kind"], expected_kind))
     shown = "\n".join(repr(p) for p in problems[:8])
@@ -370,7 +427,9 @@ def test_the_cases_cover_every_decision(judged: list[Any]) -> None:
     assert ("fault-off", 452) in deciders and ("fault-off", 453) in deciders
     assert ("rbac-deny", 403) in deciders and ("rbac-allow", 403) in deciders
     assert ("envoy.filters.http.jwt_authn", 401) in deciders
-    assert ("envoy.filters.network.rbac", None) in deciders
+    assert ("envoy.filters.network.rbac", None) in deciders and ("envoy.filters.http.ext_authz", 403) in deciders
+    assert by_name["c14"][1]["details"] == "ext_authz_denied"  # ext_authz before the fault: its denial wins
+    assert by_name["c15"][1]["details"] == "rbac_access_denied_matched_policy[none]"  # RBAC before ext_authz
     assert by_name["c7"][1]["policy"] == DENY_HEADER  # x-deny on a faulting route: RBAC decides first
     assert by_name["c9"][1]["code"] == 200 and by_name["c10"][1]["code"] == 200 and by_name["c11"][1]["code"] == 200
     assert sum(1 for s in seen_all if s["code"] == 200) > 50 and len(judged) >= 300
