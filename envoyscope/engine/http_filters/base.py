@@ -93,7 +93,8 @@ class FilterContext:
         """The most specific per-route config of a filter, as every evaluator reads it: route, then virtual host,
         then route configuration (``mostSpecificPerFilterConfig``). A ``FilterConfig`` wrapper gives its ``config``
         (a wrapper without one — only ``disabled`` / ``is_optional`` — gives nothing here, so a less specific level
-        is read, as Envoy does); a ``TypedStruct`` gives its value with the inner ``@type``."""
+        is read, as Envoy does); a ``TypedStruct`` gives its value with the inner ``@type``. ``is_optional`` only
+        lets Envoy load a route whose config type it lacks (ignoring it): a dump Envoy wrote holds none such."""
         for holder in (self.route, self.virtual_host, self.route_config):
             config = (holder or {}).get("typed_per_filter_config") or {}
             if filter_name in config:
