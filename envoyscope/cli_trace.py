@@ -39,6 +39,9 @@ def register(sub: Any) -> None:
                         help="request header (repeatable); 'host: …' or ':authority: …' sets the Host header exactly")
     parser.add_argument("--jwt", metavar="TOKEN",
                         help="a JWT the app sends, as -H 'authorization: Bearer TOKEN' (jwt_authn checks it)")
+    parser.add_argument("--now", metavar="TIME",
+                        help="when the request is sent, ISO 8601 (e.g. 2026-12-07T21:00:00Z): jwt_authn judges a "
+                             "token's exp/nbf at it (default: this machine's clock, said as an assumption)")
     parser.add_argument("--scheme", choices=("http", "https", "tls", "tcp"), default=None,
                         help="http, https (TLS from the app), tls (TLS, not HTTP), tcp (raw bytes); default: the URL's "
                              "scheme when --to is a URL, tls with --sni (https with --path/-H/--method), else http")
@@ -84,39 +87,11 @@ def build_request(args: argparse.Namespace) -> Any:
     """The request the flags describe; a malformed value raises `ArgumentError` naming its flag (exit 2)."""
     from envoyscope.engine.validate import checked_request
 
-    headers = list(args.header)
-    if getattr(args, "jwt", None) is not None:
-        headers.append(jwt_header(args.jwt, headers))
     return checked_request(to=args.to, scheme=args.scheme, dst_ip=args.ip, source_ip=args.source_ip,
-                           req_path=args.path, req_method=args.method, headers=headers, server_name=args.sni,
+                           req_path=args.path, req_method=args.method, headers=list(args.header), server_name=args.sni,
                            alpn_list=args.alpn, random_value=args.random_value, from_proxy=args.from_proxy,
-                           client_cert=args.client_cert or "", principal=args.principal, inbound=args.inbound)
-
-
-def jwt_header(token: str, headers: list[str]) -> str:
-    """``--jwt TOKEN`` as the header it stands for; something that is not a JWT (three base64url parts, the first a
-    JSON object) is an `ArgumentError` (exit 2). A JWT Envoy would refuse (expired, bad signature) is traced."""
-    import base64
-    import json
-    import re
-
-    from envoyscope.errors import ArgumentError
-
-    shown = token if len(token) <= 24 else token[:20] + "…"
-    if token.lower().startswith("bearer "):
-        raise ArgumentError("--jwt", shown, "give the token alone, without `Bearer `")
-    if any(h.split(":", 1)[0].strip().lower() == "authorization" for h in headers):
-        raise ArgumentError("--jwt", shown, "-H already sets the Authorization header")
-    parts = token.split(".")
-    if len(parts) != 3 or not all(re.fullmatch(r"[A-Za-z0-9_-]+=*", p) for p in parts):
-        raise ArgumentError("--jwt", shown, "not a JWT: expected three base64url parts, HEADER.PAYLOAD.SIGNATURE")
-    try:
-        header = json.loads(base64.urlsafe_b64decode(parts[0].rstrip("=") + "=" * (-len(parts[0].rstrip("=")) % 4)))
-    except ValueError:
-        header = None
-    if not isinstance(header, dict):
-        raise ArgumentError("--jwt", shown, "not a JWT: its first part is not a base64url JSON object")
-    return f"authorization: Bearer {token}"
+                           client_cert=args.client_cert or "", principal=args.principal, inbound=args.inbound,
+                           jwt_token=getattr(args, "jwt", None), now=getattr(args, "now", None))
 
 
 def run(args: argparse.Namespace) -> int:

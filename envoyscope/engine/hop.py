@@ -270,7 +270,7 @@ def _http_filters(b: _Builder, hcm: dict[str, Any] | None, routed_and_config: tu
     peer, server_name = who
     ctx = FilterContext(wire=wire, route=route, virtual_host=vhost, route_config=config, peer=peer,
                         requested_server_name=server_name,
-                        random_value=request.random_value, route_timeout_ms=_route_timeout_ms(route),
+                        random_value=request.random_value, route_timeout_ms=_route_timeout_ms(route), now=request.now,
                         downstream_tls=downstream is not None and wire.transport == "tls",
                         remote_ip=downstream_remote_ip(hcm, wire), filter_metadata_route=dict(route_md))
     run: FilterRun = run_http_filters(hcm, ctx, path or "http_connection_manager")

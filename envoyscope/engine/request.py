@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 SCHEMES = ("http", "https", "tcp", "tls")
@@ -43,6 +44,7 @@ class TraceRequest:
     assumed: tuple[str, ...] = ()
     principal: str | None = None  # --principal: the client certificate's URI SAN (a SPIFFE identity)
     inbound: bool = False  # --inbound: the connection arrives at the first proxy's inbound (iptables → 15006)
+    now: datetime | None = None  # --now: when JWT expiry is judged (None: this machine's clock, said as assumed)
 
     @property
     def is_tls(self) -> bool:
@@ -99,6 +101,7 @@ class TraceRequest:
             "client_cert": (self.client_cert or None) if self.is_tls else None,
             **({"principal": self.principal} if self.principal else {}),
             **({"inbound": True} if self.inbound else {}),
+            **({"now": self.now.isoformat()} if self.now is not None else {}),
         }
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
@@ -314,7 +315,7 @@ def non_negative(value: int, flag: str) -> int:
 
 
 CLI_FLAGS = {name: name for name in ("--to", "--ip", "--source-ip", "--path", "--method", "-H", "--sni", "--alpn",
-                                     "--random-value")}
+                                     "--random-value", "--principal", "--jwt", "--now")}
 
 
 # Ports whose clients conventionally speak TLS themselves, and the scheme that reading traces: HTTPS on 443 and on
@@ -337,13 +338,16 @@ def checked_request(*, to: str, scheme: str | None = "http", dst_ip: str | None 
                     req_path: str = "/", req_method: str = "GET", headers: Iterable[str] = (),
                     server_name: str | None = None, alpn_list: str = "", random_value: int = 0,
                     from_proxy: str | None = None, client_cert: str = "", principal: str | None = None,
-                    inbound: bool = False, flags: Mapping[str, str] = CLI_FLAGS) -> TraceRequest:
+                    inbound: bool = False, jwt_token: str | None = None, now: str | None = None,
+                    flags: Mapping[str, str] = CLI_FLAGS) -> TraceRequest:
     """The `TraceRequest` the CLI's ``trace`` flags or the TUI's form describe, every value checked;
     ``flags`` names each field as the user knows it (the CLI's flags by default, the form's labels in the TUI)."""
     from envoyscope.engine.request import TraceRequest
 
     to, url_scheme, url_path = from_url(to, flags["--to"])
     headers = list(headers)
+    if jwt_token is not None:
+        headers.append(jwt_header(jwt_token, headers, flags.get("--jwt", "--jwt")))
     defaulted = url_scheme is None and scheme is None and not server_name
     if url_scheme is not None:  # a URL says its scheme exactly (it wins over a form's or a flag's)
         scheme = url_scheme
@@ -368,7 +372,61 @@ def checked_request(*, to: str, scheme: str | None = "http", dst_ip: str | None 
         from_proxy=from_proxy,
         random_value=non_negative(random_value, flags["--random-value"]),
         client_cert=client_cert or ("validated" if principal and scheme in ("https", "tls") else ""),
-        principal=principal or None,
+        principal=spiffe_principal(principal, flags.get("--principal", "--principal")) if principal else None,
         inbound=inbound,
+        now=instant(now, flags.get("--now", "--now")) if now else None,
         assumed=(said,) if said else (),
     )
+
+
+def jwt_header(token: str, headers: Iterable[str], flag: str = "--jwt") -> str:
+    """``--jwt TOKEN`` as the header it stands for (``authorization: Bearer TOKEN``). Something that is not a JWT
+    (three base64url parts, the first a JSON object) is refused; a JWT Envoy would refuse (expired, a bad signature)
+    is traced, jwt_authn says why."""
+    import base64
+    import json
+
+    token = token.strip()
+    shown = token if len(token) <= 24 else token[:20] + "…"
+    if token.lower().startswith("bearer "):
+        raise ArgumentError(flag, shown, "give the token alone, without `Bearer `")
+    if any(h.split(":", 1)[0].strip().lower() == "authorization" for h in headers):
+        raise ArgumentError(flag, shown, "-H already sets the Authorization header")
+    parts = token.split(".")
+    if len(parts) != 3 or not all(re.fullmatch(r"[A-Za-z0-9_-]+=*", p) for p in parts):
+        raise ArgumentError(flag, shown, "not a JWT: expected three base64url parts, HEADER.PAYLOAD.SIGNATURE")
+    first = parts[0].rstrip("=")
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(first + "=" * (-len(first) % 4)))
+    except ValueError:
+        decoded = None
+    if not isinstance(decoded, dict):
+        raise ArgumentError(flag, shown, "not a JWT: its first part is not a base64url JSON object")
+    return f"authorization: Bearer {token}"
+
+
+def spiffe_principal(value: str, flag: str = "--principal") -> str:
+    """A client certificate's URI SAN as Istio writes it: ``spiffe://TRUST-DOMAIN/ns/NS/sa/SA`` (any path after the
+    trust domain is accepted; no spaces or control characters)."""
+    text = value.strip()
+    if any(c.isspace() for c in text) or _CONTROL.search(text):
+        raise ArgumentError(flag, value, "a SPIFFE identity has no spaces or control characters")
+    if not text.startswith("spiffe://"):
+        raise ArgumentError(flag, value, "a SPIFFE identity, spiffe://TRUST-DOMAIN/ns/NAMESPACE/sa/SERVICE-ACCOUNT")
+    domain, _, rest = text[len("spiffe://"):].partition("/")
+    if not domain or dns_name_problem(domain) or not rest:
+        raise ArgumentError(flag, value, "spiffe://TRUST-DOMAIN/PATH: a trust domain (a DNS name) and a path are "
+                                         "needed, e.g. spiffe://cluster.local/ns/default/sa/sleep")
+    return text
+
+
+def instant(value: str, flag: str = "--now") -> datetime:
+    """A moment as ISO 8601 (``2026-12-07T21:00:00Z``, a date alone is its midnight UTC); no zone means UTC."""
+    from datetime import UTC
+
+    text = value.strip()
+    try:
+        moment = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+    except ValueError:
+        raise ArgumentError(flag, value, "an ISO 8601 time, e.g. 2026-12-07T21:00:00Z") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -16,7 +16,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.suggester import Suggester, SuggestFromList
-from textual.widgets import Button, Footer, Input, Label, Select, Static, Tree
+from textual.widgets import Button, Checkbox, Footer, Input, Label, Select, Static, Tree
 
 from envoyscope.engine.trace import Trace
 from envoyscope.model.dump import ConfigDump
@@ -35,7 +35,8 @@ STEP_TABS = {"listener": ("listeners", "listener"), "listener_filters": ("listen
 
 # The form's fields as the trace's errors name them (the CLI's flags they stand for)
 FORM_FIELDS = {"--to": "host:port", "--ip": "destination IP", "--source-ip": "source IP", "--path": "path",
-               "--method": "method", "-H": "header", "--sni": "SNI", "--alpn": "ALPN", "--random-value": "random value"}
+               "--method": "method", "-H": "header", "--sni": "SNI", "--alpn": "ALPN", "--random-value": "random value",
+               "--principal": "principal", "--jwt": "JWT", "--now": "now"}
 
 
 @dataclass(slots=True)
@@ -50,6 +51,9 @@ class TraceForm:
     headers: str = ""
     sni: str = ""
     from_proxy: str = ""  # the proxy the trace starts at, matched as --from is ('' : the one selected in the list)
+    inbound: bool = False  # --inbound: the request arrives at the proxy's inbound from another pod
+    principal: str = ""  # --principal: the client's SPIFFE identity (Istio mTLS with --inbound)
+    jwt: str = ""  # --jwt: a token sent as Authorization: Bearer
     result: Trace | None = None
     dumps: list[ConfigDump] = field(default_factory=list)
     group: str = ""  # the folder, bundle or cluster the traced proxies came from
@@ -61,7 +65,8 @@ class TraceForm:
         headers = [item for item in self.headers.split(";") if item.strip()]
         return checked_request(to=self.to.strip(), scheme=self.scheme, dst_ip=self.ip.strip() or None,
                                req_path=self.path.strip() or "/", req_method=self.method, headers=headers,
-                               server_name=self.sni.strip() or None, flags=FORM_FIELDS)
+                               server_name=self.sni.strip() or None, principal=self.principal.strip() or None,
+                               inbound=self.inbound, jwt_token=self.jwt.strip() or None, flags=FORM_FIELDS)
 
 
 def step_label(step: Any) -> Text:
@@ -161,6 +166,10 @@ class TraceScreen(Screen[None]):
             yield Input(form.path, placeholder="/path?query", id="path")
             yield Input(form.headers, placeholder="headers — name: value; name: value", id="headers")
             yield Input(form.sni, placeholder="SNI (TLS)", id="sni")
+        with Horizontal(classes="trace-form"):
+            yield Checkbox("inbound", form.inbound, id="inbound")
+            yield Input(form.principal, placeholder="principal spiffe://… (client identity)", id="principal")
+            yield Input(form.jwt, placeholder="JWT (sent as Authorization: Bearer)", id="jwt")
         yield Label(Text("Enter traces · ↑↓ a step shows it in full below · Enter on a step shows it in its tab · "
                          "e exports · Esc back", "dim"), id="trace-hint")
         yield Static("", id="trace-verdict")
@@ -179,9 +188,10 @@ class TraceScreen(Screen[None]):
 
     def read_form(self) -> None:
         form = self.form
-        for name in ("to", "ip", "path", "headers", "sni"):
+        for name in ("to", "ip", "path", "headers", "sni", "principal", "jwt"):
             setattr(form, name, self.query_one(f"#{name}", Input).value)
         form.from_proxy = self.query_one("#from", Input).value
+        form.inbound = self.query_one("#inbound", Checkbox).value
         form.method = str(self.query_one("#method", Select).value)
         form.scheme = str(self.query_one("#scheme", Select).value)
 

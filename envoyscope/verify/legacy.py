@@ -4,27 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from envoyscope.model.legacy_names import LEGACY_TYPES
+
 T = "type.googleapis.com/"
 
 # Extensions old (v2-era) dumps name without any config: each one's v3 type with its default config, which is
-# what Envoy then used. Named extensions that carry a config are left alone (Envoy says if it cannot load them).
-DEFAULT_TYPES = {
-    "envoy.transport_sockets.raw_buffer": "envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer",
-    "raw_buffer": "envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer",
-    "envoy.retry_host_predicates.previous_hosts":
-        "envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate",
-    "envoy.filters.http.router": "envoy.extensions.filters.http.router.v3.Router",
-    "envoy.router": "envoy.extensions.filters.http.router.v3.Router",
-    "envoy.filters.http.cors": "envoy.extensions.filters.http.cors.v3.Cors",
-    "envoy.cors": "envoy.extensions.filters.http.cors.v3.Cors",
-    "envoy.filters.http.fault": "envoy.extensions.filters.http.fault.v3.HTTPFault",
-    "envoy.fault": "envoy.extensions.filters.http.fault.v3.HTTPFault",
-    "envoy.filters.listener.tls_inspector": "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector",
-    "envoy.listener.tls_inspector": "envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector",
-    "envoy.filters.listener.http_inspector": "envoy.extensions.filters.listener.http_inspector.v3.HttpInspector",
-    "envoy.listener.http_inspector": "envoy.extensions.filters.listener.http_inspector.v3.HttpInspector",
-    "envoy.filters.listener.original_dst": "envoy.extensions.filters.listener.original_dst.v3.OriginalDst",
-}
+# what Envoy then used (the table is the model's, shared with the trace's filter loop). Named extensions that carry
+# a config are left alone (Envoy says if it cannot load them).
+DEFAULT_TYPES = LEGACY_TYPES
 
 
 def type_untyped(node: Any, notes: list[str]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -36,6 +37,14 @@ GOOD: list[tuple[Callable[..., Any], tuple[Any, ...], Any]] = [
     (v.pod_spec, ("istio-system/istio-ingressgateway-5d8c-q2w7x",), "istio-system/istio-ingressgateway-5d8c-q2w7x"),
     (v.pod_spec, ("shop/deploy/web.v2",), "shop/deploy/web.v2"),
     (v.pod_spec, ("deploy/web",), "deploy/web"),
+]
+
+GOOD += [
+    (v.spiffe_principal, ("spiffe://cluster.local/ns/default/sa/sleep",), "spiffe://cluster.local/ns/default/sa/sleep"),
+    (v.instant, ("2026-12-07T21:00:00Z",), datetime(2026, 12, 7, 21, tzinfo=UTC)),
+    (v.instant, ("2026-12-07",), datetime(2026, 12, 7, tzinfo=UTC)),
+    (v.instant, ("2026-12-07T22:00:00+01:00",), datetime(2026, 12, 7, 21, tzinfo=UTC)),
+    (v.jwt_header, ("eyJhbGciOiJub25lIn0.e30.x", ["x-a: 1"]), "authorization: Bearer eyJhbGciOiJub25lIn0.e30.x"),
 ]
 
 BAD: list[tuple[Callable[..., Any], tuple[Any, ...], str]] = [
@@ -75,6 +84,14 @@ BAD: list[tuple[Callable[..., Any], tuple[Any, ...], str]] = [
     (v.kube_name, ("web..v2", "--pod"), "a Kubernetes name is"),
     (v.positive, (0.0, "--admin-timeout"), "more than 0"),
     (v.non_negative, (-5, "--random-value"), "0 or more"),
+    (v.spiffe_principal, ("cluster.local/ns/default/sa/sleep",), "a SPIFFE identity, spiffe://"),
+    (v.spiffe_principal, ("spiffe://cluster.local",), "a trust domain (a DNS name) and a path"),
+    (v.spiffe_principal, ("spiffe://a b/ns/x",), "no spaces"),
+    (v.instant, ("yesterday",), "an ISO 8601 time"),
+    (v.jwt_header, ("Bearer a.b.c", []), "without `Bearer `"),
+    (v.jwt_header, ("a.b", []), "three base64url parts"),
+    (v.jwt_header, ("e30.e30.x", ["Authorization: x"]), "-H already sets"),
+    (v.jwt_header, ("bm9wZQ.e30.x", []), "not a base64url JSON object"),
 ]
 
 
@@ -120,3 +137,15 @@ def _accepted(host: str) -> bool:
     except ArgumentError:
         return False
     return True
+
+
+def test_checked_request_takes_the_policy_fields() -> None:
+    """--principal, --jwt and --now are checked the same way for the CLI and the TUI form, under the caller's
+    names."""
+    request = v.checked_request(to="httpbin:8000", principal="spiffe://cluster.local/ns/default/sa/sleep",
+                                inbound=True, jwt_token="eyJhbGciOiJub25lIn0.e30.x", now="2026-12-07T21:00:00Z")
+    assert request.principal == "spiffe://cluster.local/ns/default/sa/sleep" and request.inbound
+    assert ("authorization", "Bearer eyJhbGciOiJub25lIn0.e30.x") in request.headers
+    assert request.now == datetime(2026, 12, 7, 21, tzinfo=UTC)
+    with pytest.raises(ArgumentError, match=r"^Principal 'sleep': a SPIFFE identity"):
+        v.checked_request(to="httpbin:8000", principal="sleep", flags={**v.CLI_FLAGS, "--principal": "Principal"})

@@ -90,13 +90,47 @@ class FilterContext:
         return ",".join(values) if values else None
 
     def per_filter_config(self, filter_name: str) -> dict[str, Any] | None:
-        """The most specific ``typed_per_filter_config[filter_name]``: route, then virtual host, then route config."""
+        """The most specific per-route config of a filter, as every evaluator reads it: route, then virtual host,
+        then route configuration (``mostSpecificPerFilterConfig``). A ``FilterConfig`` wrapper gives its ``config``
+        (a wrapper without one — only ``disabled`` / ``is_optional`` — gives nothing here, so a less specific level
+        is read, as Envoy does); a ``TypedStruct`` gives its value with the inner ``@type``. ``is_optional`` only
+        lets Envoy load a route whose config type it lacks (ignoring it): a dump Envoy wrote holds none such."""
+        for holder in (self.route, self.virtual_host, self.route_config):
+            config = (holder or {}).get("typed_per_filter_config") or {}
+            if filter_name in config:
+                found = unwrap_per_route(config[filter_name])
+                if found is not None:
+                    return found
+        return None
+
+    def filter_disabled(self, filter_name: str) -> bool | None:
+        """``RouteEntry::filterDisabled``: the most specific level naming the filter in ``typed_per_filter_config``
+        decides — a ``FilterConfig`` by its ``disabled``, any other config enables the filter; None: no level
+        names it (the HCM's ``disabled`` stands)."""
         for holder in (self.route, self.virtual_host, self.route_config):
             config = (holder or {}).get("typed_per_filter_config") or {}
             if filter_name in config:
                 found = config[filter_name]
-                return found if isinstance(found, dict) else None
+                if isinstance(found, dict) and type_name(found) == FILTER_CONFIG:
+                    return bool(found.get("disabled"))
+                return False
         return None
+
+
+FILTER_CONFIG = "envoy.config.route.v3.FilterConfig"
+
+
+def unwrap_per_route(found: Any) -> dict[str, Any] | None:
+    """A ``typed_per_filter_config`` value as its filter reads it: a ``FilterConfig``'s ``config`` (None without
+    one), a ``TypedStruct``'s value with its ``type_url`` as ``@type``, else itself."""
+    if not isinstance(found, dict):
+        return None
+    if type_name(found) == FILTER_CONFIG:
+        inner = found.get("config")
+        return unwrap_per_route(inner) if isinstance(inner, dict) else None
+    if str(found.get("@type", "")).endswith("TypedStruct") and isinstance(found.get("value"), dict):
+        return {"@type": found.get("type_url", ""), **found["value"]}
+    return found
 
 
 @dataclass(frozen=True, slots=True)

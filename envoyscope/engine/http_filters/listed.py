@@ -21,6 +21,8 @@ NO_CHANGE = {
     P + "compressor.v3.Compressor": "compresses responses; it does not change the request",
     P + "decompressor.v3.Decompressor": "decompresses bodies; it does not change the request's headers or route",
     P + "grpc_web.v3.GrpcWeb": "translates gRPC-Web to gRPC; it does not reject a request",
+    P + "set_filter_state.v3.Config": "sets filter state values from the request (for later filters and upstream "
+                                      "connections); it does not reject a request",
     "stats.PluginConfig": "records Istio's request metrics; it does not change the request",
     "istio.envoy.config.filter.http.alpn.v2alpha1.FilterConfig":
         "sets the ALPN Istio uses towards the upstream (istio-http/1.0, istio-http/1.1, istio-h2); it does not change "
@@ -134,7 +136,23 @@ def custom_code(label: str) -> Callable[[str, dict[str, Any], FilterContext], Fi
     return evaluate
 
 
+def mixer(name: str, config: dict[str, Any], ctx: FilterContext) -> FilterVerdict:
+    """Istio's Mixer client (Istio ≤1.7; no Envoy 1.40 has it): telemetry reports, and a policy check unless the
+    default destination service's config says ``disable_check_calls`` — Mixer's answer is not in the dump."""
+    kind = "istio.mixer.v1.config.client.HttpClientConfig"
+    inner = _value(config)
+    services = inner.get("service_configs") or {}
+    service = services.get(str(inner.get("default_destination_service", ""))) if isinstance(services, dict) else None
+    if isinstance(service, dict) and service.get("disable_check_calls"):
+        return FilterVerdict(name, kind, "pass", "Istio's Mixer client: check calls are disabled for the destination "
+                                                 "service, it only reports telemetry; it does not reject a request")
+    return FilterVerdict(name, kind, "assumed", "Istio's Mixer client: it may ask Mixer's policy check, whose answer "
+                                                "(403/UNAVAILABLE on a denial) is not in the dump",
+                         assumptions=(f"envoyscope goes on as if Mixer's policy check at {name} allowed the request",))
+
+
 EVALUATORS: dict[str, Callable[[str, dict[str, Any], FilterContext], FilterVerdict]] = {
+    "istio.mixer.v1.config.client.HttpClientConfig": mixer,
     **{kind: no_change(kind) for kind in NO_CHANGE},
     P + "local_ratelimit.v3.LocalRateLimit": local_ratelimit,
     P + "cors.v3.Cors": cors,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from envoyscope.engine.http_filters.base import FilterContext, FilterVerdict, type_name
+from envoyscope.engine.http_filters.base import FilterContext, FilterVerdict, type_name, unwrap_per_route
 from envoyscope.engine.http_filters.rbac_engine import EngineResult, Facts, evaluate_rules, response_detail
 from envoyscope.engine.http_filters.rbac_matcher import evaluate_matcher
 from envoyscope.engine.http_filters.rbac_validate import rbac_problem
@@ -62,13 +62,11 @@ def _per_route(ctx: FilterContext, name: str) -> tuple[dict[str, Any] | None, st
     found = ctx.per_filter_config(name)
     if found is None:
         return None, ""
-    if type_name(found).endswith("FilterConfig") and isinstance(found.get("config"), dict):
-        found = found["config"]
     if type_name(found) not in PER_ROUTE:
         return None, ""
     level = next(label for label, holder in (("route", ctx.route), ("virtual host", ctx.virtual_host),
                                               ("route configuration", ctx.route_config))
-                 if name in ((holder or {}).get("typed_per_filter_config") or {}))
+                 if unwrap_per_route(((holder or {}).get("typed_per_filter_config") or {}).get(name)) is not None)
     return dict(found.get("rbac") or {}), f"the {level}'s RBACPerRoute"
 
 

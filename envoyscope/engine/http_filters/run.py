@@ -3,8 +3,10 @@
 
 Envoy runs the decoder filters whether or not a route matched (the router, last, answers 404 or the route's direct
 response only after them): an RBAC denial's 403 wins over a later "no route" 404 (checked against Envoy 1.40). A
-filter ``disabled`` in the HCM runs only where a route's ``FilterConfig`` (``disabled: false``) enables it; a
-route's ``FilterConfig`` ``disabled: true`` skips it. Each verdict's dynamic metadata is merged key by key into
+filter ``disabled`` in the HCM runs only where the most specific ``typed_per_filter_config`` naming it enables it (a
+``FilterConfig`` with ``disabled: false``, or any other per-route config); a ``FilterConfig`` ``disabled: true``
+skips it. Every evaluator reads its per-route config through ``FilterContext.per_filter_config``, which unwraps a
+``FilterConfig``'s ``config`` the same way for all. Each verdict's dynamic metadata is merged key by key into
 what the next filters see, as Envoy's ``setDynamicMetadata`` does. A verdict that ends the request stops the loop.
 """
 
@@ -18,10 +20,10 @@ from envoyscope.engine.http_filters.base import FilterContext, FilterVerdict, ty
 from envoyscope.engine.http_filters.registry import evaluator_for
 from envoyscope.engine.request import Wire
 from envoyscope.engine.steps import Step
+from envoyscope.model.legacy_names import HTTP_FILTER_TYPES, LEGACY_TYPES
 
 ROUTER_TYPES = ("envoy.extensions.filters.http.router.v3.Router", "envoy.config.filter.http.router.v2.Router")
 ROUTER_NAMES = ("envoy.router", "envoy.filters.http.router", "router")
-FILTER_CONFIG = "envoy.config.route.v3.FilterConfig"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,11 +54,6 @@ def _is_router(filt: dict[str, Any]) -> bool:
     return name in ROUTER_TYPES or (not name and str(filt.get("name", "")) in ROUTER_NAMES)
 
 
-def _route_filter_config(ctx: FilterContext, name: str) -> dict[str, Any] | None:
-    found = ctx.per_filter_config(name)
-    return found if found is not None and type_name(found) == FILTER_CONFIG else None
-
-
 def _evaluate(filt: dict[str, Any], ctx: FilterContext, kind: str) -> FilterVerdict:
     name = str(filt.get("name", "") or "(unnamed)")
     raw = filt.get("typed_config")
@@ -64,14 +61,21 @@ def _evaluate(filt: dict[str, Any], ctx: FilterContext, kind: str) -> FilterVerd
         return FilterVerdict(name, "", "not_evaluated", f"not evaluated: `{name}`'s config comes from ECDS "
                              "(config_discovery), which envoyscope does not follow")
     tname = type_name(raw) if isinstance(raw, dict) else ""
-    if not tname:
-        return FilterVerdict(name, "", "not_evaluated", f"not evaluated: unknown type (`{name}` has no typed "
-                             "config; an old untyped `config`)")
+    config = unwrap(filt)
+    legacy = ""
+    if not tname:  # a v2-era filter, named without a typed config: Envoy chose it by its well-known name
+        tname = LEGACY_TYPES.get(name) or HTTP_FILTER_TYPES.get(name, "")
+        if not tname:
+            return FilterVerdict(name, "", "not_evaluated", f"not evaluated: unknown type (`{name}` has no typed "
+                                 "config, and its name is not a well-known v2-era filter)")
+        config = {**config, "@type": "type.googleapis.com/" + tname}
+        legacy = f" (`{name}`: a v2-era filter without a typed config, read as {tname})"
     evaluator = evaluator_for(tname)
     if evaluator is None:
-        return FilterVerdict(name, tname, "not_evaluated", f"not evaluated: unknown type {tname}")
+        return FilterVerdict(name, tname, "not_evaluated", f"not evaluated: unknown type {tname}{legacy}")
     try:
-        return evaluator(name, unwrap(filt), ctx)
+        verdict = evaluator(name, config, ctx)
+        return replace(verdict, reason=verdict.reason + legacy) if legacy else verdict
     except Exception as exc:  # noqa: BLE001 - a filter config envoyscope cannot read must not end the trace
         return FilterVerdict(name, tname, "not_evaluated", f"not evaluated: {tname} could not be read ({exc!r})")
 
@@ -96,12 +100,10 @@ def _loop(filters: list[dict[str, Any]], ctx: FilterContext, path: str, kind: st
             break
         name = str(filt.get("name", "") or "(unnamed)")
         fpath = f"{path}[{index}]"
-        route_config = _route_filter_config(ctx, name) if http else None
-        disabled = bool(filt.get("disabled"))
-        if route_config is not None and "disabled" in route_config:
-            disabled = bool(route_config.get("disabled"))
+        by_route = ctx.filter_disabled(name) if http else None
+        disabled = bool(filt.get("disabled")) if by_route is None else by_route
         if disabled:
-            why = ("the route's FilterConfig disables it" if route_config is not None and route_config.get("disabled")
+            why = ("the route's FilterConfig disables it" if by_route
                    else "it is disabled by default and no route enables it")
             verdict = FilterVerdict(name, type_name(filt.get("typed_config") or {}), "pass",
                                     f"`{name}` does not run: {why}")
