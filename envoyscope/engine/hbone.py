@@ -32,10 +32,12 @@ MAIN_INTERNAL = "main_internal"
 
 
 def hbone_wire(dst_ip: str, src_ip: str, authority: str, inner: Wire, *, alpn: tuple[str, ...] = ("h2",),
-               sni: str | None = None, client_cert: str = "validated") -> Wire:
-    """The connection a ztunnel (or connect_originate) opens to ``dst_ip:15008`` for ``authority``."""
+               sni: str | None = None, client_cert: str = "validated", client_sans: tuple[str, ...] = ()) -> Wire:
+    """The connection a ztunnel (or connect_originate) opens to ``dst_ip:15008`` for ``authority``; client_sans:
+    the identity its certificate carries (ztunnel presents the client workload's SPIFFE ID), when known."""
     return Wire(dst_ip=dst_ip, dst_port=HBONE_PORT, src_ip=src_ip, transport="tls", sni=sni, alpn=alpn, http="h2",
-                authority=authority, path="", method="CONNECT", headers=(), client_cert=client_cert, inner=inner)
+                authority=authority, path="", method="CONNECT", headers=(), client_cert=client_cert,
+                client_sans=client_sans, inner=inner)
 
 
 def _hostname(template: str, wire: Wire) -> str:
@@ -166,9 +168,12 @@ def waypoint_start(request: TraceRequest, start: ConfigDump, dst_ip: str, src_ip
     listener = connect_terminate(start)
     waypoint_ip = start.identity.instance_ips[0] if start.identity.instance_ips else "127.0.0.1"
     if listener is not None:
-        return (hbone_wire(waypoint_ip, src_ip, authority, inner), "direct",
-                f"the request reaches the waypoint as a ztunnel sends it: HBONE (mTLS with the client's workload "
-                f"certificate, ALPN h2) to {waypoint_ip}:{HBONE_PORT}, HTTP/2 CONNECT {authority}")
+        who = (f"the client's workload certificate {request.principal}" if request.principal else
+               "the client's workload certificate, identity unknown: --principal gives it")
+        return (hbone_wire(waypoint_ip, src_ip, authority, inner,
+                           client_sans=(request.principal,) if request.principal else ()), "direct",
+                f"the request reaches the waypoint as a ztunnel sends it: HBONE (mTLS with {who}, "
+                f"ALPN h2) to {waypoint_ip}:{HBONE_PORT}, HTTP/2 CONNECT {authority}")
     names = [r.name for r in internal_listeners(start)]
     target = MAIN_INTERNAL if MAIN_INTERNAL in names else names[0]
     state = (("envoy.filters.listener.original_dst.local_ip", authority),)

@@ -33,6 +33,7 @@ class Service:
     pods: dict[str, list[str]]  # subset → pod IPs
     routes: list[dict[str, Any]] = field(default_factory=list)  # HTTP routes (Envoy form); default: all to "http"
     waypoint: str = ""  # the pods' own waypoint (IP:15008), in their endpoint metadata: HBONE goes there instead
+    policies: list[dict[str, Any]] = field(default_factory=list)  # HTTP filters before the router (RBAC)
 
 
 def _state(key: str, fmt: str, factory: str | None = None) -> dict[str, Any]:
@@ -94,7 +95,7 @@ def _http_chain(svc: Service) -> dict[str, Any]:
         "@type": HCM_TYPE, "stat_prefix": f"inbound_0.0.0.0_{svc.port}",
         "route_config": {"name": name, "virtual_hosts": [
             {"name": f"inbound|http|{svc.port}", "domains": ["*"], "routes": routes}], "validate_clusters": False},
-        "http_filters": [ROUTER], "use_remote_address": False, "normalize_path": True,
+        "http_filters": [*svc.policies, ROUTER], "use_remote_address": False, "normalize_path": True,
         "path_with_escaped_slashes_action": "KEEP_UNCHANGED"}}]}
 
 
@@ -250,3 +251,26 @@ def ingress_gateway(routes: list[dict[str, Any]], targets: dict[str, tuple[str, 
 def connect_originate_cluster() -> list[dict[str, Any]]:
     """The gateway's connect_originate cluster: the waypoint's, verbatim."""
     return [c for c in clusters([]) if c["name"] == "connect_originate"]
+
+
+RBAC_TYPE = T + "envoy.extensions.filters.http.rbac.v3.RBAC"
+PEER_PRINCIPAL = "io.istio.peer_principal"
+
+
+def peer_principal(spiffe: str) -> dict[str, Any]:
+    """``source.principals`` at a waypoint, as istiod generates it there: the HBONE client's identity is filter
+    state ``io.istio.peer_principal`` (set on connect_terminate, shared with main_internal), not the internal
+    connection's TLS."""
+    return {"filter_state": {"key": PEER_PRINCIPAL, "string_match": {"exact": spiffe}}}
+
+
+def authenticated(spiffe: str) -> dict[str, Any]:
+    """The sidecar form of the same principal (the connection's own client certificate)."""
+    return {"authenticated": {"principal_name": {"exact": spiffe}}}
+
+
+def rbac(action: str, policies: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]]) -> dict[str, Any]:
+    """One RBAC filter as istiod writes it for AuthorizationPolicies of one action (DENY before ALLOW)."""
+    return {"name": "envoy.filters.http.rbac", "typed_config": {"@type": RBAC_TYPE, "rules": {
+        "action": action, "policies": {name: {"permissions": perms, "principals": prins}
+                                       for name, (perms, prins) in policies.items()}}}}
