@@ -136,6 +136,33 @@ def matcher_chains(matcher: dict[str, Any], out: list[tuple[str, str, str]], pre
             out.append((prefix, str(port), name))
 
 
+def waypoint_hostname(dump: ConfigDump, host: str, port: int) -> str | None:
+    """Why ``host:port`` goes to the waypoint by name: main_internal's ``on_no_match`` chooses a chain by a
+    ``FilterStateInput`` (Istio: the CONNECT authority kept as ``io.istio.connect_authority``), for hosts without a
+    VIP. None when the waypoint has no such fallback (or ``host`` is an IP address)."""
+    from envoyscope.engine.request import is_ip
+
+    if is_ip(host):
+        return None
+    wanted = f"{host}:{port}"
+    for listener in internal_listeners(dump):
+        no_match = ((listener.raw.get("filter_chain_matcher") or {}).get("on_no_match") or {}).get("matcher") or {}
+        tree = no_match.get("matcher_tree") or {}
+        typed = (tree.get("input") or {}).get("typed_config") or {}
+        if not str(typed.get("@type", "")).endswith("FilterStateInput"):
+            continue
+        table = (tree.get("exact_match_map") or {}).get("map") or {}
+        key = typed.get("key", "")
+        if wanted in table:
+            action = (table[wanted].get("action") or {})
+            chain = (action.get("typed_config") or {}).get("value", action.get("name", ""))
+            return (f"{wanted} has no VIP: `{listener.name}`'s on_no_match sends the filter state `{key}` "
+                    f"{wanted} to chain `{chain}`; the CONNECT authority is the name")
+        return (f"{wanted} has no VIP the waypoint knows and is not in `{listener.name}`'s on_no_match map on the "
+                f"filter state `{key}`: the CONNECT authority is the name (--ip gives an address instead)")
+    return None
+
+
 def waypoint_vip(dump: ConfigDump, host: str, port: int) -> tuple[str, str] | None:
     """The service VIP the waypoint's main_internal matcher sends to a chain named for ``host:port``
     (``inbound-vip|PORT|PROTO|HOST``, Istio's chain name), and why."""

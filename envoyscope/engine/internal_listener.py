@@ -183,6 +183,19 @@ def _split(value: str) -> tuple[str, int] | None:
     return (ip.strip("[]"), int(port)) if ip and port.isdigit() else None
 
 
+def _ip_port(value: str) -> bool:
+    import ipaddress
+
+    host = _split(value)
+    if host is None:
+        return False
+    try:
+        ipaddress.ip_address(host[0])
+    except ValueError:
+        return False
+    return True
+
+
 def restored_destination(listener: dict[str, Any], cluster: dict[str, Any], endpoint_raw: dict[str, Any] | None,
                          shared: dict[str, str]) -> tuple[tuple[str, int] | None, str]:
     """Where the internal listener's ``original_dst`` filter says the connection is going, and why."""
@@ -200,10 +213,13 @@ def restored_destination(listener: dict[str, Any], cluster: dict[str, Any], endp
             return _split(str(local)), (f"original_dst restores the destination {local} from the dynamic metadata "
                                         f"`{ORIGINAL_DST}.local`, passed through from the {kind}'s metadata by the "
                                         "cluster's internal_upstream transport socket")
-    if LOCAL_IP_STATE in shared and _split(shared[LOCAL_IP_STATE]):
+    if LOCAL_IP_STATE in shared and _ip_port(shared[LOCAL_IP_STATE]):
         value = shared[LOCAL_IP_STATE]
         return _split(value), (f"original_dst restores the destination {value} from the filter state "
                                f"`{LOCAL_IP_STATE}` shared by the upstream side")
+    if LOCAL_IP_STATE in shared:
+        return None, (f"`{shared[LOCAL_IP_STATE]}` is not an IP address: Envoy's `{LOCAL_IP_STATE}` object refuses "
+                      "it, so original_dst restores nothing and the local address stays the internal address")
     return None, ("original_dst finds neither the `local` metadata nor the filter state "
                   f"`{LOCAL_IP_STATE}`, so the local address stays the internal address")
 
@@ -234,6 +250,8 @@ def select_internal_listener(proxy: ConfigDump, name: str, wire: Wire) -> tuple[
     listener = next((r for r in internal_listeners(proxy) if r.name == name), None)
     if listener is None:
         return None, Step("listener", None, f"no internal listener `{name}` in this proxy: the connection fails")
-    return listener, Step("listener", name, f"internal listener `{name}` takes the connection (destination "
-                                            f"{wire.dst_ip}:{wire.dst_port} as its original_dst filter restored it)",
+    where = (f"original_dst restored no destination: its local address is the internal address {wire.dst_ip}/"
+             if wire.dst_ip.startswith("envoy://") else
+             f"destination {wire.dst_ip}:{wire.dst_port} as its original_dst filter restored it")
+    return listener, Step("listener", name, f"internal listener `{name}` takes the connection ({where})",
                           listener.path, raw=listener.raw)

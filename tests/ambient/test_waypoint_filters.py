@@ -79,3 +79,44 @@ def test_normalization_only_where_configured() -> None:
     assert path == "/a/b?q=/../" and step is not None
     _same, caveat = normalize_request_path({"normalize_path": True}, "/a/%2e%2e/b")
     assert caveat is not None and "does not follow" in caveat.reason
+
+
+def test_a_filter_state_input_chooses_the_chain_when_no_ip_range_matches() -> None:
+    from envoyscope.engine.filter_chain_matcher import evaluate_matcher
+    from envoyscope.engine.listener_filters import Detected
+
+    t = "type.googleapis.com/"
+    matcher = {"matcher_tree": {"input": {"name": "ip", "typed_config": {
+        "@type": t + "envoy.extensions.matching.common_inputs.network.v3.DestinationIPInput"}}, "custom_match": {
+        "name": "ip", "typed_config": {"@type": t + "xds.type.matcher.v3.IPMatcher", "range_matchers": []}}},
+        "on_no_match": {"matcher": {"matcher_tree": {"input": {"name": "a", "typed_config": {
+            "@type": t + "envoy.extensions.matching.common_inputs.network.v3.FilterStateInput",
+            "key": "io.istio.connect_authority"}}, "exact_match_map": {"map": {"api.example.com:80": {"action": {
+                "name": "c", "typed_config": {"@type": t + "google.protobuf.StringValue", "value": "chain-a"}}}}}}}}}
+
+    def det(state: tuple[tuple[str, str], ...]) -> Detected:
+        return Detected("envoy://main_internal", 0, "10.0.0.1", 1, "raw_buffer", "", (), filter_state=state)
+
+    assert evaluate_matcher(matcher, det((("io.istio.connect_authority", "api.example.com:80"),)))[0] == "chain-a"
+    assert evaluate_matcher(matcher, det((("io.istio.connect_authority", "api.example.com:81"),)))[0] is None
+    assert evaluate_matcher(matcher, det(()))[0] is None
+
+
+def test_original_dst_refuses_a_name() -> None:
+    from envoyscope.engine.internal_listener import LOCAL_IP_STATE, restored_destination
+
+    listener = {"listener_filters": [{"name": "envoy.filters.listener.original_dst"}]}
+    dst, why = restored_destination(listener, {}, None, {LOCAL_IP_STATE: "api.example.com:80"})
+    assert dst is None and "not an IP address" in why
+    assert restored_destination(listener, {}, None, {LOCAL_IP_STATE: "10.96.0.50:9080"})[0] == ("10.96.0.50", 9080)
+
+
+def test_a_host_without_a_vip_is_traced_by_name() -> None:
+    dumps = load_sources([str(SAMPLES / "ambient-waypoint-policy")])
+    result = trace(TraceRequest(host="api.example.com", port=80, path="/x"), dumps)
+    first = result.hops[0]
+    assert first.wire.authority == "api.example.com:80"
+    hop = next(h for h in result.hops if h.listener == "main_internal")
+    assert hop.filter_chain == "inbound-vip|80|http|api.example.com" and hop.wire.dst_ip == "envoy://main_internal"
+    missed = trace(TraceRequest(host="api.example.com", port=81), dumps)
+    assert missed.outcome.kind == "no_filter_chain"

@@ -67,7 +67,11 @@ def services(policy: bool = False) -> list[W.Service]:
     if policy:
         for svc in svcs:
             svc.policies = policies().get(svc.host, [])
+        svcs.append(W.Service(HOSTNAME_SERVICE, "", 80, "http", {"http": ["10.244.7.71"]}))
     return svcs
+
+
+HOSTNAME_SERVICE = "api.example.com"  # a host without a VIP: main_internal finds it by the CONNECT authority
 
 
 def _services() -> list[W.Service]:
@@ -91,9 +95,10 @@ def pod_ips(svcs: list[W.Service]) -> list[str]:
 
 
 def resources(policy: bool = False) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
-    """The waypoint's listeners, clusters and endpoints; policy: with the AuthorizationPolicies of policies()."""
+    """The waypoint's listeners, clusters and endpoints; policy: the second scenario, with the AuthorizationPolicies
+    of policies() and a host without a VIP (main_internal's hostname fallback)."""
     svcs = services(policy)
-    listeners = [W.connect_terminate(), W.main_internal(svcs, pod_ips(svcs)), W.connect_originate()]
+    listeners = [W.connect_terminate(authority=policy), W.main_internal(svcs, pod_ips(svcs)), W.connect_originate()]
     return listeners, W.clusters(svcs), W.endpoints(svcs)
 
 

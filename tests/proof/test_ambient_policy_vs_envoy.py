@@ -8,6 +8,11 @@ The HBONE client's identity reaches main_internal's RBAC only as filter state: c
 client certificates (productpage's, the ingress gateway's) and the trace is given the same ``--principal``; the
 response code and ``%RESPONSE_CODE_DETAILS%`` at main_internal must equal the trace's, and so must whether the
 request got past the filters to the route's cluster.
+
+The second scenario's host without a VIP (``api.example.com:80``): the CONNECT authority is a name, which Envoy's
+``original_dst.local_ip`` object refuses, so main_internal's local address stays ``envoy://main_internal/`` and its
+``on_no_match`` chooses the chain by the filter state ``io.istio.connect_authority``; names not in that map find no
+filter chain.
 """
 
 from __future__ import annotations
@@ -109,3 +114,43 @@ def test_envoy_agrees_on_waypoint_policies(tmp_path: Path) -> None:
     assert any("details-deny-admin" in d for d in details)  # the DENY on a path
     assert any(d == "rbac_access_denied_matched_policy[none]" for d in details)  # ALLOW not matched
     assert any(kind != "denied" for kind, _ in outcomes)
+
+
+HOSTNAME_CASES = [("api.example.com:80", "/x"), ("api.example.com:80", "/"), ("api.example.com:81", "/"),
+                  ("API.EXAMPLE.COM:80", "/"), ("other.example.com:80", "/"),
+                  ("api.example.com.:80", "/")]
+
+
+def test_envoy_agrees_on_the_hostname_fallback(tmp_path: Path) -> None:
+    require_envoy()
+    dumps = [_waypoint()]
+    disagree, report = [], []
+    with WaypointLab(tmp_path, policy=True) as lab:
+        lab.send(Case("10.96.0.20:9080", "http", "/", "warm-up"), "warm-up")
+        for index, (authority, path) in enumerate(HOSTNAME_CASES):
+            host, _, port = authority.rpartition(":")
+            lines = lab.send(Case(authority, "http", path, host), f"host-{index}")
+            result = trace(TraceRequest(host=host, port=int(port), path=path), dumps)
+            mi_conn = _line(lines, "main_internal", "connection") or {}
+            mi = _line(lines, "main_internal", "stream") or {}
+            hop = next((h for h in result.hops if h.listener == "main_internal"), None)
+            connect = next((h for h in result.hops if h.listener == "connect_terminate"), None)
+            checks = [
+                ("CONNECT authority", _line(lines, "connect_terminate", "stream")["authority"],
+                 connect.wire.authority if connect else None),
+                ("main_internal local address", mi_conn.get("local"),
+                 f"{hop.wire.dst_ip}/" if hop and hop.wire.dst_ip.startswith("envoy://") else
+                 f"{hop.wire.dst_ip}:{hop.wire.dst_port}" if hop else None),
+                ("main_internal chain", mi_conn.get("chain"), hop.filter_chain if hop else None),
+                ("main_internal cluster", mi.get("cluster"), hop.cluster if hop else None),
+                ("main_internal upstream", mi.get("upstream"), hop.endpoint if hop else None),
+                ("no filter chain", mi_conn.get("details") == "filter_chain_not_found",
+                 result.outcome.kind == "no_filter_chain"),
+            ]
+            bad = [f"{name}: envoy={e} envoyscope={o}" for name, e, o in checks if e != o]
+            report.append(f"{'DISAGREE' if bad else 'agree   '} CONNECT {authority} {path} → {result.outcome.kind} "
+                          f"{'; '.join(bad)}")
+            if bad:
+                disagree.append(report[-1])
+    print("\n" + "\n".join(report))
+    assert disagree == []
