@@ -3,7 +3,9 @@
 Envoy's ``Matcher::MatchTree`` over network inputs (``envoy.extensions.matching.common_inputs.network.v3``):
 ``matcher_tree`` with ``exact_match_map``, ``prefix_match_map`` (longest prefix) or an IP ``custom_match``
 (``xds.type.matcher.v3.IPMatcher``, longest range), ``matcher_list`` (first predicate that holds), and
-``on_no_match``. An action names a chain (``google.protobuf.StringValue``).
+``on_no_match``. An action names a chain (``google.protobuf.StringValue``). ``FilterStateInput`` reads a filter
+state object the connection carries (an internal listener's: what the upstream side shared, e.g. Istio's
+``io.istio.connect_authority``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ _INPUTS = {
 def _input(spec: dict[str, Any], det: Detected) -> tuple[str, str]:
     type_url = str((spec.get("typed_config") or {}).get("@type", ""))
     short = type_url.rsplit(".", 1)[-1]
+    if short == "FilterStateInput":  # a filter state object's string form; absent: no value, nothing matches
+        key = str((spec.get("typed_config") or {}).get("key", ""))
+        return f"FilterState `{key}`", dict(det.filter_state).get(key, "")
     getter = _INPUTS.get(short)
     if getter is None:
         return short or str(spec.get("name", "input")), ""

@@ -32,10 +32,12 @@ MAIN_INTERNAL = "main_internal"
 
 
 def hbone_wire(dst_ip: str, src_ip: str, authority: str, inner: Wire, *, alpn: tuple[str, ...] = ("h2",),
-               sni: str | None = None, client_cert: str = "validated") -> Wire:
-    """The connection a ztunnel (or connect_originate) opens to ``dst_ip:15008`` for ``authority``."""
+               sni: str | None = None, client_cert: str = "validated", client_sans: tuple[str, ...] = ()) -> Wire:
+    """The connection a ztunnel (or connect_originate) opens to ``dst_ip:15008`` for ``authority``; client_sans:
+    the identity its certificate carries (ztunnel presents the client workload's SPIFFE ID), when known."""
     return Wire(dst_ip=dst_ip, dst_port=HBONE_PORT, src_ip=src_ip, transport="tls", sni=sni, alpn=alpn, http="h2",
-                authority=authority, path="", method="CONNECT", headers=(), client_cert=client_cert, inner=inner)
+                authority=authority, path="", method="CONNECT", headers=(), client_cert=client_cert,
+                client_sans=client_sans, inner=inner)
 
 
 def _hostname(template: str, wire: Wire) -> str:
@@ -134,6 +136,33 @@ def matcher_chains(matcher: dict[str, Any], out: list[tuple[str, str, str]], pre
             out.append((prefix, str(port), name))
 
 
+def waypoint_hostname(dump: ConfigDump, host: str, port: int) -> str | None:
+    """Why ``host:port`` goes to the waypoint by name: main_internal's ``on_no_match`` chooses a chain by a
+    ``FilterStateInput`` (Istio: the CONNECT authority kept as ``io.istio.connect_authority``), for hosts without a
+    VIP. None when the waypoint has no such fallback (or ``host`` is an IP address)."""
+    from envoyscope.engine.request import is_ip
+
+    if is_ip(host):
+        return None
+    wanted = f"{host}:{port}"
+    for listener in internal_listeners(dump):
+        no_match = ((listener.raw.get("filter_chain_matcher") or {}).get("on_no_match") or {}).get("matcher") or {}
+        tree = no_match.get("matcher_tree") or {}
+        typed = (tree.get("input") or {}).get("typed_config") or {}
+        if not str(typed.get("@type", "")).endswith("FilterStateInput"):
+            continue
+        table = (tree.get("exact_match_map") or {}).get("map") or {}
+        key = typed.get("key", "")
+        if wanted in table:
+            action = (table[wanted].get("action") or {})
+            chain = (action.get("typed_config") or {}).get("value", action.get("name", ""))
+            return (f"{wanted} has no VIP: `{listener.name}`'s on_no_match sends the filter state `{key}` "
+                    f"{wanted} to chain `{chain}`; the CONNECT authority is the name")
+        return (f"{wanted} has no VIP the waypoint knows and is not in `{listener.name}`'s on_no_match map on the "
+                f"filter state `{key}`: the CONNECT authority is the name (--ip gives an address instead)")
+    return None
+
+
 def waypoint_vip(dump: ConfigDump, host: str, port: int) -> tuple[str, str] | None:
     """The service VIP the waypoint's main_internal matcher sends to a chain named for ``host:port``
     (``inbound-vip|PORT|PROTO|HOST``, Istio's chain name), and why."""
@@ -166,9 +195,12 @@ def waypoint_start(request: TraceRequest, start: ConfigDump, dst_ip: str, src_ip
     listener = connect_terminate(start)
     waypoint_ip = start.identity.instance_ips[0] if start.identity.instance_ips else "127.0.0.1"
     if listener is not None:
-        return (hbone_wire(waypoint_ip, src_ip, authority, inner), "direct",
-                f"the request reaches the waypoint as a ztunnel sends it: HBONE (mTLS with the client's workload "
-                f"certificate, ALPN h2) to {waypoint_ip}:{HBONE_PORT}, HTTP/2 CONNECT {authority}")
+        who = (f"the client's workload certificate {request.principal}" if request.principal else
+               "the client's workload certificate, identity unknown: --principal gives it")
+        return (hbone_wire(waypoint_ip, src_ip, authority, inner,
+                           client_sans=(request.principal,) if request.principal else ()), "direct",
+                f"the request reaches the waypoint as a ztunnel sends it: HBONE (mTLS with {who}, "
+                f"ALPN h2) to {waypoint_ip}:{HBONE_PORT}, HTTP/2 CONNECT {authority}")
     names = [r.name for r in internal_listeners(start)]
     target = MAIN_INTERNAL if MAIN_INTERNAL in names else names[0]
     state = (("envoy.filters.listener.original_dst.local_ip", authority),)

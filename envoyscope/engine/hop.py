@@ -179,8 +179,13 @@ def run_hop(proxy: ConfigDump, wire: Wire, entry: str, request: TraceRequest,
             return ended
         return b.end("no_route", f"route configuration `{action.route_config_name}` is not in this dump "
                                  "(RDS not received?): Envoy answers 404", flags="NR", code=404)
+    from envoyscope.engine.path_normalization import normalize_request_path
     from envoyscope.engine.route import route_request
 
+    normalized, norm_step = normalize_request_path(action.hcm, wire.path, action.step.path)
+    if norm_step is not None:
+        b.step(norm_step)
+        wire = wire.with_(path=normalized)
     routed = route_request(action.route_config, wire, request, action.hcm, listener_port=wire.dst_port)
     for s in routed.steps:
         b.step(s)
@@ -399,7 +404,9 @@ def _to_internal(b: _Builder, proxy: ConfigDump, wire: Wire, cluster: dict[str, 
                              http="http/1.1", inner=None)
     else:
         payload = wire
-    shared, notes = shared_filter_state(b.chain, b.hcm, b.wire, b.wire if b.hcm is not None else None)
+    peer = b.facts.get("peer")
+    shared, notes = shared_filter_state(b.chain, b.hcm, b.wire, b.wire if b.hcm is not None else None,
+                                        peer.uri_sans if peer is not None else None)
     next_wire, step = handoff(proxy, cluster, result.chosen.raw, target, payload, shared, notes)
     b.step(step)
     if next_wire is None:

@@ -54,8 +54,12 @@ def internal_listeners(proxy: ConfigDump) -> list[Resource]:
     return [r for r in proxy.active_listeners() if is_internal_listener(r.raw)]
 
 
-def _format(template: str, wire: Wire, state: dict[str, str]) -> str | None:
-    """The few substitution commands Istio's ``set_filter_state`` uses; None for anything else."""
+def format_value(template: str, wire: Wire, state: dict[str, str], peer_uri_sans: tuple[str, ...] | None = None
+                 ) -> str | None:
+    """The few substitution commands Istio's ``set_filter_state`` uses; None for anything else.
+
+    ``%DOWNSTREAM_PEER_URI_SAN%`` is the client certificate's URI SANs (comma-separated), known only when the
+    caller knows the certificate (``peer_uri_sans`` not None)."""
     def value(match: re.Match[str]) -> str:
         command = match.group(1)
         if command == "REQ(:AUTHORITY)":
@@ -64,6 +68,8 @@ def _format(template: str, wire: Wire, state: dict[str, str]) -> str | None:
             return f"{wire.dst_ip}:{wire.dst_port}"
         if command == "DOWNSTREAM_REMOTE_ADDRESS":
             return f"{wire.src_ip}:{wire.src_port}"
+        if command == "DOWNSTREAM_PEER_URI_SAN" and peer_uri_sans:
+            return ",".join(peer_uri_sans)
         found = re.fullmatch(r"FILTER_STATE\(([^:)]+)(?::PLAIN)?\)", command)
         if found and found.group(1) in state:
             return state[found.group(1)]
@@ -75,28 +81,44 @@ def _format(template: str, wire: Wire, state: dict[str, str]) -> str | None:
         return None
 
 
-def _set_filter_state(typed: dict[str, Any], key: str, wire: Wire, state: dict[str, str],
-                      shared: dict[str, str], notes: list[str], who: str) -> None:
+def filter_state_entries(typed: dict[str, Any], key: str, wire: Wire, state: dict[str, str],
+                         peer_uri_sans: tuple[str, ...] | None = None) -> list[tuple[str, str, str | None, str]]:
+    """A ``set_filter_state`` config's entries under ``on_new_connection`` / ``on_request_headers``, in order:
+    (object key, format template, value or None when envoyscope cannot evaluate it, ``shared_with_upstream``).
+    Each value set is readable by the entries after it (``state`` is updated)."""
+    out = []
     for entry in typed.get(key) or ():
         name = str(entry.get("object_key", ""))
         source = (entry.get("format_string") or {}).get("text_format_source") or {}
         template = str(source.get("inline_string", entry.get("format_string", {}).get("text_format", "")))
-        text = _format(template, wire, state)
+        text = format_value(template, wire, state, peer_uri_sans)
+        if text is not None:
+            state[name] = text
+        out.append((name, template, text, str(entry.get("shared_with_upstream", "NONE"))))
+    return out
+
+
+def _set_filter_state(typed: dict[str, Any], key: str, wire: Wire, state: dict[str, str],
+                      shared: dict[str, str], notes: list[str], who: str,
+                      peer_uri_sans: tuple[str, ...] | None) -> None:
+    for name, template, text, sharing in filter_state_entries(typed, key, wire, state, peer_uri_sans):
         if text is None:
             notes.append(f"{who} sets `{name}` from `{template}`, which envoyscope does not evaluate")
             continue
-        state[name] = text
-        if str(entry.get("shared_with_upstream", "NONE")) in ("ONCE", "TRANSITIVE"):
+        if sharing in ("ONCE", "TRANSITIVE"):
             shared[name] = text
             notes.append(f"{who} sets `{name}` = `{text}` (from `{template}`), shared with the upstream connection")
 
 
 def shared_filter_state(chain: dict[str, Any] | None, hcm: dict[str, Any] | None, wire: Wire,
-                        http_wire: Wire | None) -> tuple[dict[str, str], list[str]]:
+                        http_wire: Wire | None, peer_uri_sans: tuple[str, ...] | None = None
+                        ) -> tuple[dict[str, str], list[str]]:
     """The filter state objects a connection's filters share with its upstream connection.
 
     ``set_filter_state`` network filters run ``on_new_connection`` (on the connection as received); the HTTP
     filter of the same name runs ``on_request_headers`` of the stream (``http_wire``: the request as received).
+    ``peer_uri_sans``: the client certificate's URI SANs, when this proxy terminated TLS and asked for one (Istio's
+    ``io.istio.peer_principal`` from ``%DOWNSTREAM_PEER_URI_SAN%``).
     Filter state the connection arrived with is readable (``%FILTER_STATE(key:PLAIN)%``); what is shared
     ``TRANSITIVE`` stays shared further."""
     state = dict(wire.filter_state)
@@ -108,12 +130,12 @@ def shared_filter_state(chain: dict[str, Any] | None, hcm: dict[str, Any] | None
         typed = typed_config(filt)
         if str(typed.get("@type", "")).endswith("set_filter_state.v3.Config"):
             _set_filter_state(typed, "on_new_connection", wire, state, shared, notes,
-                              f"network filter {filt.get('name', 'set_filter_state')}")
+                              f"network filter {filt.get('name', 'set_filter_state')}", peer_uri_sans)
     for filt in (hcm or {}).get("http_filters") or ():
         typed = typed_config(filt)
         if str(typed.get("@type", "")).endswith("set_filter_state.v3.Config") and http_wire is not None:
             _set_filter_state(typed, "on_request_headers", http_wire, state, shared, notes,
-                              f"HTTP filter {filt.get('name', 'set_filter_state')}")
+                              f"HTTP filter {filt.get('name', 'set_filter_state')}", peer_uri_sans)
     return shared, notes
 
 
@@ -161,6 +183,19 @@ def _split(value: str) -> tuple[str, int] | None:
     return (ip.strip("[]"), int(port)) if ip and port.isdigit() else None
 
 
+def _ip_port(value: str) -> bool:
+    import ipaddress
+
+    host = _split(value)
+    if host is None:
+        return False
+    try:
+        ipaddress.ip_address(host[0])
+    except ValueError:
+        return False
+    return True
+
+
 def restored_destination(listener: dict[str, Any], cluster: dict[str, Any], endpoint_raw: dict[str, Any] | None,
                          shared: dict[str, str]) -> tuple[tuple[str, int] | None, str]:
     """Where the internal listener's ``original_dst`` filter says the connection is going, and why."""
@@ -178,10 +213,13 @@ def restored_destination(listener: dict[str, Any], cluster: dict[str, Any], endp
             return _split(str(local)), (f"original_dst restores the destination {local} from the dynamic metadata "
                                         f"`{ORIGINAL_DST}.local`, passed through from the {kind}'s metadata by the "
                                         "cluster's internal_upstream transport socket")
-    if LOCAL_IP_STATE in shared and _split(shared[LOCAL_IP_STATE]):
+    if LOCAL_IP_STATE in shared and _ip_port(shared[LOCAL_IP_STATE]):
         value = shared[LOCAL_IP_STATE]
         return _split(value), (f"original_dst restores the destination {value} from the filter state "
                                f"`{LOCAL_IP_STATE}` shared by the upstream side")
+    if LOCAL_IP_STATE in shared:
+        return None, (f"`{shared[LOCAL_IP_STATE]}` is not an IP address: Envoy's `{LOCAL_IP_STATE}` object refuses "
+                      "it, so original_dst restores nothing and the local address stays the internal address")
     return None, ("original_dst finds neither the `local` metadata nor the filter state "
                   f"`{LOCAL_IP_STATE}`, so the local address stays the internal address")
 
@@ -212,6 +250,8 @@ def select_internal_listener(proxy: ConfigDump, name: str, wire: Wire) -> tuple[
     listener = next((r for r in internal_listeners(proxy) if r.name == name), None)
     if listener is None:
         return None, Step("listener", None, f"no internal listener `{name}` in this proxy: the connection fails")
-    return listener, Step("listener", name, f"internal listener `{name}` takes the connection (destination "
-                                            f"{wire.dst_ip}:{wire.dst_port} as its original_dst filter restored it)",
+    where = (f"original_dst restored no destination: its local address is the internal address {wire.dst_ip}/"
+             if wire.dst_ip.startswith("envoy://") else
+             f"destination {wire.dst_ip}:{wire.dst_port} as its original_dst filter restored it")
+    return listener, Step("listener", name, f"internal listener `{name}` takes the connection ({where})",
                           listener.path, raw=listener.raw)

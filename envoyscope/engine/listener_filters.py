@@ -28,6 +28,7 @@ class Detected:
     application_protocols: tuple[str, ...]
     notes: tuple[str, ...] = ()
     direct_src_ip: str = ""  # the TCP peer before a PROXY header restored the source; "" = src_ip
+    filter_state: tuple[tuple[str, str], ...] = ()  # what an internal connection arrived with
 
     @property
     def direct_source(self) -> str:
@@ -87,4 +88,5 @@ def detect(listener: dict[str, Any], wire: Wire) -> Detected:
     elif wire.http and "http_inspector" in active:
         alpn = ("h2c",) if wire.http == "h2c" else ("http/1.1",)
         notes.append(f"http_inspector recognises plaintext HTTP: application protocol {alpn[0]}")
-    return Detected(wire.dst_ip, wire.dst_port, wire.src_ip, wire.src_port, transport, sni, tuple(alpn), tuple(notes))
+    return Detected(wire.dst_ip, wire.dst_port, wire.src_ip, wire.src_port, transport, sni, tuple(alpn), tuple(notes),
+                    filter_state=wire.filter_state)

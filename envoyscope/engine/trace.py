@@ -304,8 +304,13 @@ def trace(request: TraceRequest, dumps: list[ConfigDump], *, proxy_ips: dict[str
     zt_dump = start if start.ztunnel else next((d for d in dumps if d.ztunnel is not None), None) if waypoint else None
     vip = hbone.waypoint_vip(start, request.host, request.port) if waypoint and not request.ip else None
     zt_vip = _ztunnel_vip(zt_dump, request.host) if zt_dump is not None and not request.ip else None
+    by_name = (hbone.waypoint_hostname(start, request.host, request.port)
+               if waypoint and vip is None and zt_vip is None and not request.ip else None)
     if request.ip:
         dst_ip = request.ip
+    elif by_name is not None:
+        dst_ip = request.host  # the CONNECT authority is host:port
+        assumptions.append(by_name)
     elif zt_vip is not None:
         dst_ip = zt_vip[0]
         assumptions.append(f"destination IP {zt_vip[1]}")

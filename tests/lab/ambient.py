@@ -40,10 +40,41 @@ GATEWAY_SPIFFE = f"spiffe://{W.TD}/ns/istio-system/sa/istio-ingressgateway"
 FIELDS = {"chain": "%FILTER_CHAIN_NAME%", "route": "%ROUTE_NAME%", "cluster": "%UPSTREAM_CLUSTER%",
           "upstream": "%UPSTREAM_HOST%", "flags": "%RESPONSE_FLAGS%", "code": "%RESPONSE_CODE%",
           "case": "%REQ(X-CASE)%", "authority": "%REQ(:AUTHORITY)%", "local": "%DOWNSTREAM_LOCAL_ADDRESS%",
-          "method": "%REQ(:METHOD)%", "peer": "%DOWNSTREAM_PEER_URI_SAN%", "alpn": "%REQUESTED_SERVER_NAME%"}
+          "method": "%REQ(:METHOD)%", "peer": "%DOWNSTREAM_PEER_URI_SAN%", "alpn": "%REQUESTED_SERVER_NAME%",
+          "details": "%RESPONSE_CODE_DETAILS%"}
 
 
-def services() -> list[W.Service]:
+def policies() -> dict[str, list[dict[str, Any]]]:
+    """AuthorizationPolicies targeting the waypoint's services, as istiod puts them on main_internal's chains:
+    details allows only productpage's identity and denies ``/details/admin`` to everyone; ratings allows
+    productpage by the sidecar form of the principal (``authenticated``, which the internal connection lacks)."""
+    productpage = W.peer_principal(CLIENT_SPIFFE)
+    deny_admin = W.rbac("DENY", {"ns[default]-policy[details-deny-admin]-rule[0]": (
+        [{"and_rules": {"rules": [{"or_rules": {"rules": [{"url_path": {"path": {"prefix": "/details/admin"}}}]}}]}}],
+        [{"and_ids": {"ids": [{"any": True}]}}])})
+    allow_pp = W.rbac("ALLOW", {"ns[default]-policy[details-allow-productpage]-rule[0]": (
+        [{"and_rules": {"rules": [{"any": True}]}}],
+        [{"and_ids": {"ids": [{"or_ids": {"ids": [productpage]}}]}}])})
+    allow_auth = W.rbac("ALLOW", {"ns[default]-policy[ratings-allow-authenticated]-rule[0]": (
+        [{"and_rules": {"rules": [{"any": True}]}}],
+        [{"and_ids": {"ids": [{"or_ids": {"ids": [W.authenticated(CLIENT_SPIFFE)]}}]}}])})
+    return {"details.default.svc.cluster.local": [deny_admin, allow_pp],
+            "ratings.default.svc.cluster.local": [allow_auth]}
+
+
+def services(policy: bool = False) -> list[W.Service]:
+    svcs = _services()
+    if policy:
+        for svc in svcs:
+            svc.policies = policies().get(svc.host, [])
+        svcs.append(W.Service(HOSTNAME_SERVICE, "", 80, "http", {"http": ["10.244.7.71"]}))
+    return svcs
+
+
+HOSTNAME_SERVICE = "api.example.com"  # a host without a VIP: main_internal finds it by the CONNECT authority
+
+
+def _services() -> list[W.Service]:
     reviews = "reviews.default.svc.cluster.local"
     return [
         W.Service(reviews, "10.96.0.20", 9080, "http", {"http": ["10.244.1.11"], "v2": ["10.244.1.12"]}, routes=[
@@ -63,9 +94,11 @@ def pod_ips(svcs: list[W.Service]) -> list[str]:
     return sorted({ip for s in svcs for pods in s.pods.values() for ip in pods})
 
 
-def resources() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
-    svcs = services()
-    listeners = [W.connect_terminate(), W.main_internal(svcs, pod_ips(svcs)), W.connect_originate()]
+def resources(policy: bool = False) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The waypoint's listeners, clusters and endpoints; policy: the second scenario, with the AuthorizationPolicies
+    of policies() and a host without a VIP (main_internal's hostname fallback)."""
+    svcs = services(policy)
+    listeners = [W.connect_terminate(authority=policy), W.main_internal(svcs, pod_ips(svcs)), W.connect_originate()]
     return listeners, W.clusters(svcs), W.endpoints(svcs)
 
 
@@ -166,11 +199,11 @@ def loaded(listeners: list[dict[str, Any]]) -> Any:
         '"dynamic_warming_clusters"' not in text and '"warming_state"' not in text)
 
 
-def capture(workdir: Path, who: str = "waypoint") -> tuple[dict[str, Any], dict[str, Any]]:
+def capture(workdir: Path, who: str = "waypoint", *, policy: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
     """The waypoint's (or the ingress gateway's) /config_dump?include_eds and /clusters?format=json, captured."""
     from tests.lab.runner import as_ads
 
-    listeners, clusters, assignments = resources() if who == "waypoint" else gateway_resources()
+    listeners, clusters, assignments = resources(policy) if who == "waypoint" else gateway_resources()
     with EnvoyProcess(who, workdir, bootstrap(workdir / "xds", listeners, clusters, assignments,
                                               make_certs(), who)) as envoy:
         envoy.wait_for("/config_dump", loaded(listeners), timeout=20)
@@ -226,18 +259,20 @@ class Case:
 class WaypointLab:
     """The waypoint in the replay form, with an access log per listener."""
 
-    def __init__(self, workdir: Path, *, certs: Certs | None = None, bind: tuple[str, int] | None = None) -> None:
+    def __init__(self, workdir: Path, *, certs: Certs | None = None, bind: tuple[str, int] | None = None,
+                 policy: bool = False) -> None:
         """bind: connect_terminate's address (default: a free loopback port); ``127.244.0.40:15008`` is where
-        another Envoy's HBONE to the waypoint's pod IP arrives in the replay form."""
+        another Envoy's HBONE to the waypoint's pod IP arrives in the replay form. policy: with policies()."""
         self.workdir = workdir
         self.certs = certs or make_certs()
         self.log = workdir / "access.jsonl"
         self.bind = bind or ("127.0.0.1", free_port())
         self.port = self.bind[1]
         self.envoy: EnvoyProcess | None = None
+        self.policy = policy
 
     def __enter__(self) -> WaypointLab:
-        listeners, clusters, assignments = (_replay(r) for r in resources())
+        listeners, clusters, assignments = (_replay(r) for r in resources(self.policy))
         instrument(listeners, self.log, "waypoint")
         for listener in listeners:
             if "address" in listener:
@@ -245,25 +280,32 @@ class WaypointLab:
         self.envoy = EnvoyProcess("waypoint", self.workdir, bootstrap(self.workdir / "xds", listeners, clusters,
                                                                        assignments, self.certs)).start()
         self.envoy.wait_for("/config_dump", loaded(listeners), timeout=20)
-        client = self.workdir / "client"
-        client.with_suffix(".crt").write_text(self.certs.client[0])
-        client.with_suffix(".key").write_text(self.certs.client[1])
-        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        self.ctx.check_hostname, self.ctx.verify_mode = False, ssl.CERT_NONE
-        self.ctx.load_cert_chain(client.with_suffix(".crt"), client.with_suffix(".key"))
-        self.ctx.set_alpn_protocols(["h2"])
+        self.contexts = {who: self._context(who, pair) for who, pair in
+                         (("client", self.certs.client), ("gateway", self.certs.gateway))}
         return self
+
+    def _context(self, who: str, pair: tuple[str, str]) -> ssl.SSLContext:
+        """mTLS as ztunnel opens it for a workload: its certificate, ALPN h2."""
+        path = self.workdir / who
+        path.with_suffix(".crt").write_text(pair[0])
+        path.with_suffix(".key").write_text(pair[1])
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+        ctx.load_cert_chain(path.with_suffix(".crt"), path.with_suffix(".key"))
+        ctx.set_alpn_protocols(["h2"])
+        return ctx
 
     def __exit__(self, *exc: object) -> None:
         if self.envoy is not None:
             self.envoy.stop()
 
-    def send(self, case: Case, label: str) -> list[dict[str, Any]]:
-        """Send one HBONE connection; Envoy's log lines for it, connection lines after stream lines per listener."""
+    def send(self, case: Case, label: str, client: str = "client") -> list[dict[str, Any]]:
+        """Send one HBONE connection with the certificate of ``client`` (``client``: productpage's identity,
+        ``gateway``: the ingress gateway's); Envoy's log lines for it, connection lines after stream lines."""
         before = len(read_json_lines(self.log))
         authority = _replay_text(case.authority)
         with socket.create_connection(self.bind, timeout=5) as raw, \
-                self.ctx.wrap_socket(raw) as tls:
+                self.contexts[client].wrap_socket(raw) as tls:
             tls.settimeout(3)
             headers = h2.header_block([(":method", "CONNECT"), (":authority", authority)])
             opening = h2.frame(h2.SETTINGS, 0, 0, b"") + h2.frame(h2.HEADERS, h2.END_HEADERS, 1, headers)

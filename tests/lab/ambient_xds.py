@@ -33,6 +33,7 @@ class Service:
     pods: dict[str, list[str]]  # subset → pod IPs
     routes: list[dict[str, Any]] = field(default_factory=list)  # HTTP routes (Envoy form); default: all to "http"
     waypoint: str = ""  # the pods' own waypoint (IP:15008), in their endpoint metadata: HBONE goes there instead
+    policies: list[dict[str, Any]] = field(default_factory=list)  # HTTP filters before the router (RBAC)
 
 
 def _state(key: str, fmt: str, factory: str | None = None) -> dict[str, Any]:
@@ -62,7 +63,13 @@ def connect_tls(server: bool) -> dict[str, Any]:
                                             "common_tls_context": common}}
 
 
-def connect_terminate() -> dict[str, Any]:
+AUTHORITY_STATE = "io.istio.connect_authority"
+
+
+def connect_terminate(authority: bool = False) -> dict[str, Any]:
+    """authority: also keep the CONNECT authority as ``io.istio.connect_authority`` (recent istiod), which
+    main_internal's hostname fallback reads."""
+    states = [_state(AUTHORITY_STATE, "%REQ(:AUTHORITY)%", "envoy.string")] if authority else []
     hcm = {"@type": HCM_TYPE, "stat_prefix": "connect_terminate",
            "route_config": {"name": "default", "virtual_hosts": [{"name": "default", "domains": ["*"], "routes": [
                {"match": {"connect_matcher": {}}, "route": {"cluster": "main_internal", "upgrade_configs": [
@@ -72,7 +79,7 @@ def connect_terminate() -> dict[str, Any]:
                    _state("envoy.filters.listener.original_dst.local_ip", "%REQ(:AUTHORITY)%"),
                    _state("envoy.filters.listener.original_dst.remote_ip", "%DOWNSTREAM_REMOTE_ADDRESS%"),
                    _state("io.istio.peer_principal", "%DOWNSTREAM_PEER_URI_SAN%", "envoy.string"),
-                   _state("io.istio.local_principal", "%DOWNSTREAM_LOCAL_URI_SAN%", "envoy.string")]}},
+                   _state("io.istio.local_principal", "%DOWNSTREAM_LOCAL_URI_SAN%", "envoy.string"), *states]}},
                ROUTER],
            "use_remote_address": False, "stream_idle_timeout": "0s",
            "upgrade_configs": [{"upgrade_type": "CONNECT"}],
@@ -94,7 +101,7 @@ def _http_chain(svc: Service) -> dict[str, Any]:
         "@type": HCM_TYPE, "stat_prefix": f"inbound_0.0.0.0_{svc.port}",
         "route_config": {"name": name, "virtual_hosts": [
             {"name": f"inbound|http|{svc.port}", "domains": ["*"], "routes": routes}], "validate_clusters": False},
-        "http_filters": [ROUTER], "use_remote_address": False, "normalize_path": True,
+        "http_filters": [*svc.policies, ROUTER], "use_remote_address": False, "normalize_path": True,
         "path_with_escaped_slashes_action": "KEEP_UNCHANGED"}}]}
 
 
@@ -122,11 +129,15 @@ def _input(kind: str) -> dict[str, Any]:
 def main_internal(services: list[Service], pod_ips: list[str]) -> dict[str, Any]:
     chains: list[dict[str, Any]] = []
     ranges = []
+    hostnames: dict[str, Any] = {}
     tcp_ports = sorted({s.port for s in services if s.protocol == "tcp"})
     for svc in services:
         chain = _http_chain(svc) if svc.protocol == "http" else {
             "name": _vip_cluster_name(svc), "filters": [_tcp_proxy(_vip_cluster_name(svc))]}
         chains.append(chain)
+        if not svc.vip:  # a host without a VIP: the CONNECT authority names it (on_no_match below)
+            hostnames[f"{svc.host}:{svc.port}"] = _action(chain["name"])
+            continue
         ranges.append({"ranges": [{"address_prefix": svc.vip, "prefix_len": 32}], "on_match": {"matcher": {
             "matcher_tree": {"input": _input("DestinationPortInput"),
                              "exact_match_map": {"map": {str(svc.port): _action(chain["name"])}}}}}})
@@ -146,13 +157,16 @@ def main_internal(services: list[Service], pod_ips: list[str]) -> dict[str, Any]
     if tcp_ports:  # Istio turns the HTTP inspector off for ports it knows are TCP
         rules = [{"destination_port_range": {"start": p, "end": p + 1}} for p in tcp_ports]
         inspector["filter_disabled"] = rules[0] if len(rules) == 1 else {"or_match": {"rules": rules}}
+    matcher: dict[str, Any] = {"matcher_tree": {"input": _input("DestinationIPInput"), "custom_match": {
+        "name": "ip", "typed_config": {"@type": T + "xds.type.matcher.v3.IPMatcher", "range_matchers": ranges}}}}
+    if hostnames:  # no VIP matched: the chain by the CONNECT authority istiod kept in filter state
+        matcher["on_no_match"] = {"matcher": {"matcher_tree": {"input": {"name": "authority", "typed_config": {
+            "@type": T + "envoy.extensions.matching.common_inputs.network.v3.FilterStateInput",
+            "key": AUTHORITY_STATE}}, "exact_match_map": {"map": hostnames}}}}
     return {"name": "main_internal", "internal_listener": {}, "traffic_direction": "INBOUND",
             "listener_filters": [{"name": ORIGINAL_DST, "typed_config": {
                 "@type": T + "envoy.extensions.filters.listener.original_dst.v3.OriginalDst"}}, inspector],
-            "filter_chains": chains,
-            "filter_chain_matcher": {"matcher_tree": {"input": _input("DestinationIPInput"), "custom_match": {
-                "name": "ip",
-                "typed_config": {"@type": T + "xds.type.matcher.v3.IPMatcher", "range_matchers": ranges}}}}}
+            "filter_chains": chains, "filter_chain_matcher": matcher}
 
 
 def connect_originate() -> dict[str, Any]:
@@ -250,3 +264,26 @@ def ingress_gateway(routes: list[dict[str, Any]], targets: dict[str, tuple[str, 
 def connect_originate_cluster() -> list[dict[str, Any]]:
     """The gateway's connect_originate cluster: the waypoint's, verbatim."""
     return [c for c in clusters([]) if c["name"] == "connect_originate"]
+
+
+RBAC_TYPE = T + "envoy.extensions.filters.http.rbac.v3.RBAC"
+PEER_PRINCIPAL = "io.istio.peer_principal"
+
+
+def peer_principal(spiffe: str) -> dict[str, Any]:
+    """``source.principals`` at a waypoint, as istiod generates it there: the HBONE client's identity is filter
+    state ``io.istio.peer_principal`` (set on connect_terminate, shared with main_internal), not the internal
+    connection's TLS."""
+    return {"filter_state": {"key": PEER_PRINCIPAL, "string_match": {"exact": spiffe}}}
+
+
+def authenticated(spiffe: str) -> dict[str, Any]:
+    """The sidecar form of the same principal (the connection's own client certificate)."""
+    return {"authenticated": {"principal_name": {"exact": spiffe}}}
+
+
+def rbac(action: str, policies: dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]]) -> dict[str, Any]:
+    """One RBAC filter as istiod writes it for AuthorizationPolicies of one action (DENY before ALLOW)."""
+    return {"name": "envoy.filters.http.rbac", "typed_config": {"@type": RBAC_TYPE, "rules": {
+        "action": action, "policies": {name: {"permissions": perms, "principals": prins}
+                                       for name, (perms, prins) in policies.items()}}}}

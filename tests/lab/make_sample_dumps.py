@@ -74,11 +74,26 @@ def regenerate_ambient(root: Path = ROOT) -> None:
     (folder / "ztunnel.config_dump.json").write_text(json.dumps(ztunnel_config(), indent=1) + "\n")
 
 
+def regenerate_ambient_policy(root: Path = ROOT) -> None:
+    """sample_dumps/ambient-waypoint-policy/: the same waypoint with AuthorizationPolicies on its services."""
+    from tests.lab.ambient import capture as capture_waypoint
+
+    folder = root / "ambient-waypoint-policy"
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="envoyscope-ambient-") as tmp:
+        dump, clusters = capture_waypoint(Path(tmp), "waypoint", policy=True)
+    (folder / "waypoint.config_dump.json").write_text(json.dumps(dump, indent=1) + "\n")
+    (folder / "waypoint.clusters.json").write_text(json.dumps(clusters, indent=1) + "\n")
+
+
 def main(argv: list[str]) -> int:
     wanted = set(argv)
     if not wanted or "ambient-waypoint" in wanted:
         print("ambient-waypoint: capturing the waypoint", file=sys.stderr)
         regenerate_ambient()
+    if not wanted or "ambient-waypoint-policy" in wanted:
+        print("ambient-waypoint-policy: capturing the waypoint with policies", file=sys.stderr)
+        regenerate_ambient_policy()
     for scenario in all_scenarios():
         if wanted and scenario.name not in wanted:
             continue

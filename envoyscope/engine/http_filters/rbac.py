@@ -43,7 +43,7 @@ def facts_of(ctx: FilterContext) -> Facts:
                  sni=ctx.requested_server_name or "", tls=ctx.downstream_tls,
                  uri_sans=peer.uri_sans if peer else (), dns_sans=peer.dns_sans if peer else (),
                  subject=peer.subject if peer else "", request=request, metadata=dict(ctx.dynamic_metadata),
-                 route_metadata=dict(ctx.filter_metadata_route))
+                 route_metadata=dict(ctx.filter_metadata_route), filter_state=dict(wire.filter_state))
 
 
 def _engine(config: dict[str, Any], shadow: bool, facts: Facts) -> EngineResult | None:

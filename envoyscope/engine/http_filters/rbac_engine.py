@@ -254,7 +254,8 @@ def match_principal(prin: dict[str, Any], facts: Facts) -> tuple[bool, str]:
         key = str(spec.get("key", ""))
         value = facts.filter_state.get(key)
         if value is None:
-            return False, f"filter state `{key}` is not set (envoyscope knows no filter state for this connection)"
+            return False, (f"filter state `{key}` is not set on this connection (or set from what envoyscope "
+                           "cannot evaluate)")
         ok = string_match(spec.get("string_match") or {}, value)
         return ok, "" if ok else f"filter state `{key}` is `{value}`"
     if "custom" in prin:

@@ -8,7 +8,8 @@ from functools import cache
 
 from envoyscope.engine.http_filters.base import Evaluator
 
-MODULES: tuple[str, ...] = ("rbac", "network_rbac", "header_to_metadata", "jwt_authn", "fault", "ext_authz", "listed")
+MODULES: tuple[str, ...] = ("rbac", "network_rbac", "header_to_metadata", "set_filter_state", "jwt_authn", "fault",
+                            "ext_authz", "listed")
 
 
 @cache
