@@ -21,8 +21,6 @@ NO_CHANGE = {
     P + "compressor.v3.Compressor": "compresses responses; it does not change the request",
     P + "decompressor.v3.Decompressor": "decompresses bodies; it does not change the request's headers or route",
     P + "grpc_web.v3.GrpcWeb": "translates gRPC-Web to gRPC; it does not reject a request",
-    P + "set_filter_state.v3.Config": "sets filter state values from the request (for later filters and upstream "
-                                      "connections); it does not reject a request",
     "stats.PluginConfig": "records Istio's request metrics; it does not change the request",
     "istio.envoy.config.filter.http.alpn.v2alpha1.FilterConfig":
         "sets the ALPN Istio uses towards the upstream (istio-http/1.0, istio-http/1.1, istio-h2); it does not change "
