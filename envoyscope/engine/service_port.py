@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from envoyscope.engine.listener import listener_addresses
 from envoyscope.engine.steps import NearMiss
 from envoyscope.model.dump import ConfigDump, Resource
 
@@ -38,16 +39,6 @@ class ServicePortHint:
     def sentence(self) -> str:
         return (f"`{self.listener}` serves virtual host `{self.virtual_host}` — a Service port {self.port} → "
                 f"targetPort {self.target_port} would reach it")
-
-
-def _ports(raw: dict[str, Any]) -> list[int]:
-    out = []
-    entries = [raw.get("address") or {}] + [a.get("address") or {} for a in raw.get("additional_addresses") or ()]
-    for entry in entries:
-        sock = entry.get("socket_address") or {}
-        if "port_value" in sock:
-            out.append(int(sock["port_value"]))
-    return out
 
 
 def _route_configs(proxy: ConfigDump, listener: Resource) -> Iterator[tuple[dict[str, Any], str]]:
@@ -85,7 +76,7 @@ def service_port_hints(proxy: ConfigDump, port: int, host: str = "") -> list[Ser
     for listener in proxy.active_listeners():
         if listener.raw.get("bind_to_port") is False:
             continue
-        for target in sorted(set(_ports(listener.raw)) - {port}):
+        for target in sorted({a.port for a in listener_addresses(listener.raw)} - {port}):
             for config, path in _route_configs(proxy, listener):
                 for vhost in config.get("virtual_hosts") or ():
                     name = str(vhost.get("name") or "")
