@@ -30,6 +30,7 @@ from envoyscope.engine.request import TraceRequest, Wire
 from envoyscope.engine.steps import Step
 from envoyscope.engine.tls import TlsContext
 from envoyscope.model.dump import ConfigDump
+from envoyscope.model.duration import duration_ms
 from envoyscope.model.names import BLACKHOLE, PASSTHROUGH, parse_cluster_name
 
 if TYPE_CHECKING:  # trace imports this module; these names are only needed for types
@@ -249,9 +250,8 @@ def _route_timeout_ms(route: dict[str, Any] | None) -> int | None:
     """The route's timeout (15 s when unset; ``0s`` disables it)."""
     if route is None:
         return None
-    value = str((route.get("route") or {}).get("timeout", "15s"))
     try:
-        ms = int(float(value.rstrip("s")) * 1000)
+        ms = duration_ms((route.get("route") or {}).get("timeout", "15s"))
     except ValueError:
         return None
     return ms or None

@@ -19,6 +19,7 @@ from typing import Any
 from envoyscope.engine.forwarding import pick_entry
 from envoyscope.engine.http_filters.base import FilterContext, FilterVerdict
 from envoyscope.engine.matchers import HttpRequest, header_matches
+from envoyscope.model.duration import duration_ms
 
 TYPE = "envoy.extensions.filters.http.fault.v3.HTTPFault"
 DENOMINATORS = {"HUNDRED": 100, "TEN_THOUSAND": 10_000, "MILLION": 1_000_000}
@@ -85,13 +86,6 @@ def _conditions(settings: dict[str, Any], ctx: FilterContext) -> str | None:
     return None
 
 
-def _duration_ms(value: Any) -> int:
-    if isinstance(value, dict):
-        return int(float(value.get("seconds", 0)) * 1000 + float(value.get("nanos", 0)) / 1e6)
-    text = str(value or "0s")
-    return round(float(text[:-1] if text.endswith("s") else text) * 1000)
-
-
 def delay_of(settings: dict[str, Any], ctx: FilterContext) -> tuple[int | None, str]:
     """``FaultFilter::delayDuration``: the delay in ms (None: no delay) and why."""
     delay = settings.get("delay")
@@ -110,7 +104,7 @@ def delay_of(settings: dict[str, Any], ctx: FilterContext) -> tuple[int | None, 
             return None, "header_delay: header `x-envoy-fault-delay-request` " + (
                 f"is `{given}`, not a delay in ms" if given is not None else "is absent")
         return int(first), f"{why}, {first} ms from header `x-envoy-fault-delay-request`"
-    ms = _duration_ms(delay.get("fixed_delay"))
+    ms = duration_ms(delay.get("fixed_delay")) or 0
     return (ms, f"{why}, fixed_delay {ms} ms") if ms > 0 else (None, "fixed_delay is 0")
 
 

@@ -23,6 +23,7 @@ from envoyscope.engine.http_filters import jwt_token
 from envoyscope.engine.http_filters.base import FilterContext, FilterVerdict
 from envoyscope.engine.matchers import HttpRequest, parse_query
 from envoyscope.engine.steps import NearMiss
+from envoyscope.model.duration import duration_seconds
 
 TYPE = "envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication"
 METADATA_NAMESPACE = "envoy.filters.http.jwt_authn"  # Envoy's fixed namespace, whatever the filter's name
@@ -155,15 +156,6 @@ def _when(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _duration_s(value: Any) -> float | None:
-    if value in (None, ""):
-        return None
-    if isinstance(value, dict):
-        return float(value.get("seconds", 0)) + float(value.get("nanos", 0)) / 1e9
-    text = str(value)
-    return float(text[:-1]) if text.endswith("s") else float(text)
-
-
 def _key_checks(jwt: jwt_token.Jwt, provider: dict[str, Any], name: str) -> tuple[str, str, list[str]]:
     """The signature against the provider's keys: (status, how it was checked, assumptions)."""
     local = provider.get("local_jwks") or {}
@@ -218,7 +210,7 @@ def verify_token(token: Token, jwt: jwt_token.Jwt, name: str, provider: dict[str
         if not string_match(subjects, jwt.sub):
             return Outcome("JwtVerificationFail", [f"{token.where}: subject `{jwt.sub}` is not "
                                                    f"{describe_string_match(subjects)}"])
-    lifetime = _duration_s(provider.get("max_lifetime"))
+    lifetime = duration_seconds(provider.get("max_lifetime"))
     if (provider.get("require_expiration") or lifetime is not None) and not jwt.exp:
         return Outcome("JwtVerificationFail", [f"{token.where}: the provider requires an expiration, the token has "
                                                "no `exp`"])
